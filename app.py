@@ -1,0 +1,12 @@
+"""Cronpilot's Chalice app: wiring only. Route logic lives in chalicelib/api, use cases in
+chalicelib/services, decisions in chalicelib/domain."""
+
+from chalice.app import Chalice
+
+from chalicelib.api import accounts, controls, endpoints, jobs, middleware, observe, system
+
+app = Chalice(app_name="cronpilot")
+
+for router in (system, jobs, endpoints, controls, observe, accounts):
+    app.register_blueprint(router.api.blueprint)
+middleware.register(app)

@@ -1,0 +1,60 @@
+"""The process's object graph: settings, clock, repositories and the scheduling chokepoint.
+
+Built once per process (Lambda container, local stack) on first use; tests install their own
+with `use()` to inject a manual clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from chalicelib.clock import Clock, SystemClock
+from chalicelib.domain.ratelimit import SlidingWindowLimiter
+from chalicelib.engine.scheduling import Scheduling
+from chalicelib.settings import Settings, get_settings
+from chalicelib.store import models
+from chalicelib.store.endpoints import EndpointRepo
+from chalicelib.store.jobs import JobRepo
+from chalicelib.store.runs import RunRepo
+from chalicelib.store.sessions import SessionRepo
+from chalicelib.store.tenants import ApiKeyRepo, TenantRepo
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    clock: Clock
+    tenants: TenantRepo = field(default_factory=TenantRepo)
+    keys: ApiKeyRepo = field(default_factory=ApiKeyRepo)
+    jobs: JobRepo = field(default_factory=JobRepo)
+    endpoints: EndpointRepo = field(default_factory=EndpointRepo)
+    runs: RunRepo = field(default_factory=RunRepo)
+    sessions: SessionRepo = field(default_factory=SessionRepo)
+    limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
+    scheduling: Scheduling = field(init=False)
+
+    def __post_init__(self) -> None:
+        models.bind(self.settings)
+        self.scheduling = Scheduling(self.endpoints, self.clock, self.settings.due_shards)
+
+
+_current: Deps | None = None
+_lock = threading.Lock()
+
+
+def get() -> Deps:
+    """The process-wide dependencies, built on first use from the environment."""
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = Deps(settings=get_settings(), clock=SystemClock())
+    return _current
+
+
+def use(deps: Deps | None) -> None:
+    """Install `deps` for this process (None rebuilds from the environment on next use)."""
+    global _current
+    with _lock:
+        _current = deps

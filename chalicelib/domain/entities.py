@@ -1,0 +1,194 @@
+"""The aggregates Cronpilot keeps. Frozen dataclasses: changes make new values via `replace`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+JobStatus = Literal["active", "paused", "archived"]
+RunStatus = Literal["running", "success", "failed"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+ScheduleSource = Literal[
+    "baseline-interval",
+    "baseline-cron",
+    "ai-interval",
+    "ai-oneshot",
+    "clamped-min",
+    "clamped-max",
+    "paused",
+]
+RunSource = Literal[
+    "baseline-interval",
+    "baseline-cron",
+    "ai-interval",
+    "ai-oneshot",
+    "clamped-min",
+    "clamped-max",
+    "paused",
+    "test",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """Per-tenant limits; exceeding one is a clear 400 or 429, never a silent skip."""
+
+    max_endpoints: int
+    min_interval_ms: int
+    ai_monthly_tokens: int
+    mutations_per_minute: int
+    reads_per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    limits: TenantLimits
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key; only its SHA-256 hash is stored, the raw key is shown once."""
+
+    id: str
+    tenant_id: str
+    key_hash: str
+    start: str
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """True while neither revoked nor expired."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    tenant_id: str
+    id: str
+    name: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    archived_at: datetime | None = None
+
+    @property
+    def schedulable(self) -> bool:
+        """Endpoints of a paused or archived job are never dispatched."""
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The schedulable unit: one HTTP request, its schedule, hints, guardrails and state."""
+
+    tenant_id: str
+    id: str
+    job_id: str
+    name: str
+    url: str
+    next_run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    method: HttpMethod = "GET"
+    description: str | None = None
+    baseline_cron: str | None = None
+    baseline_interval_ms: int | None = None
+    timezone: str = "UTC"
+    min_interval_ms: int | None = None
+    max_interval_ms: int | None = None
+    last_run_at: datetime | None = None
+    failure_count: int = 0
+    paused_until: datetime | None = None
+    archived_at: datetime | None = None
+    headers_json: dict[str, str] | None = None
+    body_json: Any = None
+    timeout_ms: int | None = None
+    max_execution_time_ms: int | None = None
+    max_response_size_kb: int | None = None
+    ai_hint_interval_ms: int | None = None
+    ai_hint_next_run_at: datetime | None = None
+    ai_hint_expires_at: datetime | None = None
+    ai_hint_reason: str | None = None
+    # Internal, never exposed: claim lock, optimistic-concurrency version, due-index shard.
+    locked_until: datetime | None = None
+    version: int = 0
+    due_shard: str | None = None
+
+    def paused_at(self, now: datetime) -> bool:
+        """Paused while `pausedUntil` is strictly in the future."""
+        return self.paused_until is not None and self.paused_until > now
+
+    def hints_fresh(self, now: datetime) -> bool:
+        """Hints count while their shared expiry is strictly in the future."""
+        return self.ai_hint_expires_at is not None and self.ai_hint_expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution attempt of an endpoint (scheduled or test)."""
+
+    endpoint_id: str
+    id: str
+    tenant_id: str
+    job_id: str
+    status: RunStatus
+    started_at: datetime
+    attempt: int = 1
+    source: RunSource | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    status_code: int | None = None
+    error_message: str | None = None
+    error_kind: str | None = None
+    response_body: Any = None
+    response_truncated: bool = False
+    slot_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    tool: str
+    args: Any
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWarning:
+    code: str
+    message: str
+    meta: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisSession:
+    """One AI planner session for one endpoint."""
+
+    endpoint_id: str
+    id: str
+    tenant_id: str
+    job_id: str
+    analyzed_at: datetime
+    reasoning: str
+    tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
+    token_usage: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    duration_ms: int | None = None
+    next_analysis_at: datetime | None = None
+    endpoint_failure_count: int | None = None
+    confidence: str | None = None
+    status: str = "success"
+    error_message: str | None = None
+    warnings: tuple[SessionWarning, ...] = field(default_factory=tuple)
+    expires_at: datetime | None = None

@@ -1,0 +1,384 @@
+"""Response models: what the API returns, and the source of the OpenAPI response schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+from pydantic.alias_generators import to_camel
+
+from chalicelib.domain.entities import (
+    AnalysisSession,
+    ApiKey,
+    Endpoint,
+    Job,
+    Run,
+    Tenant,
+)
+from chalicelib.domain.timeutil import iso
+
+Iso = Annotated[datetime, PlainSerializer(iso, return_type=str)]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # Wire names that stay present (as null) even when unset, because clients rely on them.
+    always: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _keep_always(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.always:
+                data.setdefault(name, None)
+        return data
+
+    def wire(self) -> dict[str, Any]:
+        """JSON-ready dict: camelCase keys, unset optional fields absent."""
+        result: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return result
+
+
+class ErrorBody(Out):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(Out):
+    error: ErrorBody
+
+
+class JobResponse(Out):
+    id: str
+    user_id: str = Field(description="Owning tenant (named userId for reference clients)")
+    tenant_id: str
+    name: str
+    description: str | None = None
+    status: Literal["active", "paused", "archived"]
+    created_at: Iso
+    updated_at: Iso
+    archived_at: Iso | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> JobResponse:
+        return cls(
+            id=job.id,
+            user_id=job.tenant_id,
+            tenant_id=job.tenant_id,
+            name=job.name,
+            description=job.description,
+            status=job.status,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            archived_at=job.archived_at,
+        )
+
+
+class JobListItem(JobResponse):
+    endpoint_count: int
+
+
+class JobList(Out):
+    jobs: list[JobListItem]
+
+
+class EndpointResponse(Out):
+    id: str
+    job_id: str
+    name: str
+    description: str | None = None
+    url: str
+    method: str
+    headers_json: dict[str, str] | None = None
+    body_json: Any = None
+    baseline_cron: str | None = None
+    baseline_interval_ms: int | None = None
+    timezone: str
+    min_interval_ms: int | None = None
+    max_interval_ms: int | None = None
+    timeout_ms: int | None = None
+    max_execution_time_ms: int | None = None
+    max_response_size_kb: int | None = None
+    next_run_at: Iso
+    last_run_at: Iso | None = None
+    failure_count: int
+    paused_until: Iso | None = None
+    archived_at: Iso | None = None
+    ai_hint_interval_ms: int | None = None
+    ai_hint_next_run_at: Iso | None = None
+    ai_hint_expires_at: Iso | None = None
+    ai_hint_reason: str | None = None
+    created_at: Iso
+    updated_at: Iso
+
+    @classmethod
+    def of(cls, e: Endpoint) -> EndpointResponse:
+        return cls(
+            id=e.id,
+            job_id=e.job_id,
+            name=e.name,
+            description=e.description,
+            url=e.url,
+            method=e.method,
+            headers_json=e.headers_json,
+            body_json=e.body_json,
+            baseline_cron=e.baseline_cron,
+            baseline_interval_ms=e.baseline_interval_ms,
+            timezone=e.timezone,
+            min_interval_ms=e.min_interval_ms,
+            max_interval_ms=e.max_interval_ms,
+            timeout_ms=e.timeout_ms,
+            max_execution_time_ms=e.max_execution_time_ms,
+            max_response_size_kb=e.max_response_size_kb,
+            next_run_at=e.next_run_at,
+            last_run_at=e.last_run_at,
+            failure_count=e.failure_count,
+            paused_until=e.paused_until,
+            archived_at=e.archived_at,
+            ai_hint_interval_ms=e.ai_hint_interval_ms,
+            ai_hint_next_run_at=e.ai_hint_next_run_at,
+            ai_hint_expires_at=e.ai_hint_expires_at,
+            ai_hint_reason=e.ai_hint_reason,
+            created_at=e.created_at,
+            updated_at=e.updated_at,
+        )
+
+
+class EndpointList(Out):
+    endpoints: list[EndpointResponse]
+
+
+class RunResponse(Out):
+    id: str
+    run_id: str = Field(description="Same as id (reference list field name)")
+    endpoint_id: str
+    status: Literal["running", "success", "failed"]
+    source: str | None = None
+    attempt: int
+    started_at: Iso
+    finished_at: Iso | None = None
+    completed_at: Iso | None = Field(None, description="Alias of finishedAt")
+    duration_ms: int | None = None
+    status_code: int | None = None
+    error_message: str | None = None
+    error_kind: str | None = None
+    response_body: Any = Field(None, description="Parsed JSON or text; null when none")
+    response_truncated: bool = False
+
+    @classmethod
+    def of(cls, r: Run) -> RunResponse:
+        return cls(
+            id=r.id,
+            run_id=r.id,
+            endpoint_id=r.endpoint_id,
+            status=r.status,
+            source=r.source,
+            attempt=r.attempt,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            completed_at=r.finished_at,
+            duration_ms=r.duration_ms,
+            status_code=r.status_code,
+            error_message=r.error_message,
+            error_kind=r.error_kind,
+            response_body=r.response_body,
+            response_truncated=r.response_truncated,
+        )
+
+    always = ("responseBody",)
+
+
+class RunEndpointRef(Out):
+    id: str
+    name: str
+    url: str
+    method: str
+
+
+class RunDetail(RunResponse):
+    endpoint: RunEndpointRef
+
+
+class RunList(Out):
+    runs: list[RunResponse]
+    total: int
+    limit: int
+    offset: int
+
+
+class ToolCallOut(Out):
+    tool: str
+    args: Any = None
+    result: Any = None
+
+
+class WarningOut(Out):
+    code: str
+    message: str
+    meta: Any = None
+
+
+class SessionResponse(Out):
+    id: str
+    endpoint_id: str
+    analyzed_at: Iso
+    created_at: Iso = Field(description="Alias of analyzedAt")
+    status: str
+    reasoning: str
+    confidence: str | None = None
+    tool_calls: list[ToolCallOut]
+    tools_called: list[str] = Field(description="Names of the tools called, in order")
+    token_usage: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    duration_ms: int | None = None
+    next_analysis_at: Iso | None = None
+    endpoint_failure_count: int | None = None
+    error_message: str | None = None
+    warnings: list[WarningOut]
+
+    @classmethod
+    def of(cls, s: AnalysisSession) -> SessionResponse:
+        return cls(**_session_fields(s))
+
+    always = ("tokenUsage", "durationMs")
+
+
+def _session_fields(s: AnalysisSession) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "endpoint_id": s.endpoint_id,
+        "analyzed_at": s.analyzed_at,
+        "created_at": s.analyzed_at,
+        "status": s.status,
+        "reasoning": s.reasoning,
+        "confidence": s.confidence,
+        "tool_calls": [
+            ToolCallOut(tool=c.tool, args=c.args, result=c.result) for c in s.tool_calls
+        ],
+        "tools_called": [c.tool for c in s.tool_calls],
+        "token_usage": s.token_usage,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "duration_ms": s.duration_ms,
+        "next_analysis_at": s.next_analysis_at,
+        "endpoint_failure_count": s.endpoint_failure_count,
+        "error_message": s.error_message,
+        "warnings": [WarningOut(code=w.code, message=w.message, meta=w.meta) for w in s.warnings],
+    }
+
+
+class SessionDetail(SessionResponse):
+    endpoint_name: str
+
+    @classmethod
+    def with_name(cls, s: AnalysisSession, endpoint_name: str) -> SessionDetail:
+        return cls(**_session_fields(s), endpoint_name=endpoint_name)
+
+
+class SessionList(Out):
+    sessions: list[SessionResponse]
+    total: int
+    has_more: bool
+
+
+class LastRun(Out):
+    status: str
+    at: Iso
+
+
+class HealthSummary(Out):
+    success_count: int
+    failure_count: int
+    avg_duration_ms: float | None
+    last_run: LastRun | None
+    failure_streak: int
+
+    always = ("avgDurationMs", "lastRun")
+
+
+class ApiKeyResponse(Out):
+    id: str
+    name: str | None = None
+    start: str = Field(description="First characters of the key, for recognising it")
+    created_at: Iso
+    expires_at: Iso | None = None
+    revoked_at: Iso | None = None
+
+    @classmethod
+    def of(cls, k: ApiKey) -> ApiKeyResponse:
+        return cls(
+            id=k.id,
+            name=k.name,
+            start=k.start,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            revoked_at=k.revoked_at,
+        )
+
+
+class ApiKeyCreated(ApiKeyResponse):
+    key: str = Field(description="The raw key. Shown once; store it now.")
+
+
+class ApiKeyList(Out):
+    api_keys: list[ApiKeyResponse]
+
+
+class TenantLimitsOut(Out):
+    max_endpoints: int
+    min_interval_ms: int
+    ai_monthly_tokens: int
+    mutations_per_minute: int
+    reads_per_minute: int
+
+
+class TenantResponse(Out):
+    id: str
+    name: str
+    created_at: Iso
+    limits: TenantLimitsOut
+
+    @classmethod
+    def of(cls, t: Tenant) -> TenantResponse:
+        lim = t.limits
+        return cls(
+            id=t.id,
+            name=t.name,
+            created_at=t.created_at,
+            limits=TenantLimitsOut(
+                max_endpoints=lim.max_endpoints,
+                min_interval_ms=lim.min_interval_ms,
+                ai_monthly_tokens=lim.ai_monthly_tokens,
+                mutations_per_minute=lim.mutations_per_minute,
+                reads_per_minute=lim.reads_per_minute,
+            ),
+        )
+
+
+class TenantCreated(Out):
+    tenant: TenantResponse
+    api_key: ApiKeyCreated
+
+
+class TenantList(Out):
+    tenants: list[TenantResponse]
+
+
+class ServiceHealth(Out):
+    status: Literal["ok", "degraded"]
+    version: str
+    storage: Literal["reachable", "unreachable"]
+    db: Literal["connected", "disconnected"]
+    ai: Literal["configured", "not_configured"]
+    timestamp: Iso

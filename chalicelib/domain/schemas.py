@@ -1,0 +1,317 @@
+"""Request schemas: every limit a client can break, checked before anything is written."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from chalicelib.domain.cron import CRON_HELP, validate_cron, zone
+from chalicelib.domain.errors import CronError, ValidationFailed
+from chalicelib.domain.timeutil import parse_instant
+
+MIN_INTERVAL_MS = 1_000
+MAX_INTERVAL_MS = 366 * 24 * 3_600_000
+MAX_TIMEOUT_MS = 1_800_000
+MAX_RESPONSE_KB = 10_000
+JOB_DESCRIPTION_MAX = 1000
+ENDPOINT_DESCRIPTION_MAX = 2000
+URL_MAX = 2048
+MAX_HEADERS = 50
+HEADER_VALUE_MAX = 8192
+REASON_MAX = 1000
+MAX_TTL_MINUTES = 7 * 24 * 60
+ONESHOT_PAST_TOLERANCE_MS = 60_000
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class FieldError(ValueError):
+    """A cross-field rule broken on `field`; surfaces in the 400's details under that name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in {"http", "https"}:
+        raise ValueError("must be an http or https URL")
+    if not parts.hostname:
+        raise ValueError("must include a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain whitespace")
+    return value
+
+
+def _cron(value: str) -> str:
+    try:
+        return validate_cron(value)
+    except CronError as exc:
+        raise ValueError(f"{CRON_HELP} ({exc})") from exc
+
+
+def _timezone(value: str) -> str:
+    zone(value)
+    return value
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    for name, header_value in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP token")
+        if any(ch in header_value for ch in "\r\n\0"):
+            raise ValueError(f"header {name!r} contains a line break or NUL")
+        if len(header_value) > HEADER_VALUE_MAX:
+            raise ValueError(f"header {name!r} is longer than {HEADER_VALUE_MAX} characters")
+    return value
+
+
+def _method(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _instant(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 date-time string such as 2025-01-01T00:00:00Z")
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"must be an ISO-8601 date-time with a timezone such as 2025-01-01T00:00:00Z ({exc})"
+        ) from exc
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=255), AfterValidator(_name)]
+Url = Annotated[StrictStr, Field(min_length=1, max_length=URL_MAX), AfterValidator(_url)]
+Cron = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_cron)]
+TimeZoneName = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
+IntervalMs = Annotated[StrictInt, Field(ge=MIN_INTERVAL_MS, le=MAX_INTERVAL_MS)]
+TimeoutMs = Annotated[StrictInt, Field(ge=1_000, le=MAX_TIMEOUT_MS)]
+ResponseKb = Annotated[StrictInt, Field(ge=1, le=MAX_RESPONSE_KB)]
+Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(_headers)]
+Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_method)]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+Reason = Annotated[StrictStr, Field(max_length=REASON_MAX)]
+TtlMinutes = Annotated[StrictInt, Field(ge=1, le=MAX_TTL_MINUTES)]
+
+
+class Schema(BaseModel):
+    """camelCase on the wire, unknown keys ignored (existing clients send extras)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class JobCreate(Schema):
+    name: Name
+    description: Annotated[StrictStr, Field(max_length=JOB_DESCRIPTION_MAX)] | None = None
+
+
+class JobUpdate(Schema):
+    name: Name | None = None
+    description: Annotated[StrictStr, Field(max_length=JOB_DESCRIPTION_MAX)] | None = None
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> JobUpdate:
+        if "name" in self.model_fields_set and self.name is None:
+            raise FieldError("name", "may not be null")
+        return self
+
+
+class EndpointFields(Schema):
+    """Fields shared by create and update; limits documented in docs/api.md."""
+
+    name: Name | None = None
+    description: Annotated[StrictStr, Field(max_length=ENDPOINT_DESCRIPTION_MAX)] | None = None
+    url: Url | None = None
+    method: Method | None = None
+    headers_json: Headers | None = None
+    body_json: Any = None
+    baseline_cron: Cron | None = None
+    baseline_interval_ms: IntervalMs | None = None
+    timezone: TimeZoneName | None = None
+    min_interval_ms: IntervalMs | None = None
+    max_interval_ms: IntervalMs | None = None
+    timeout_ms: TimeoutMs | None = None
+    max_execution_time_ms: TimeoutMs | None = None
+    max_response_size_kb: ResponseKb | None = None
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> EndpointFields:
+        low, high = self.min_interval_ms, self.max_interval_ms
+        if low is not None and high is not None and low > high:
+            raise FieldError("minIntervalMs", "must be less than or equal to maxIntervalMs")
+        return self
+
+
+class EndpointCreate(EndpointFields):
+    name: Name
+    url: Url
+    method: Method = "GET"
+    timezone: TimeZoneName = "UTC"
+
+    @model_validator(mode="after")
+    def _exactly_one_baseline(self) -> EndpointCreate:
+        if (self.baseline_cron is None) == (self.baseline_interval_ms is None):
+            raise FieldError(
+                "baselineCron", "Provide either baselineCron or baselineIntervalMs, but not both."
+            )
+        return self
+
+
+NOT_NULLABLE_ON_UPDATE = ("name", "url", "method", "timezone")
+
+
+class EndpointUpdate(EndpointFields):
+    """PATCH: only the keys sent change; `null` clears an optional field."""
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> EndpointUpdate:
+        for field in NOT_NULLABLE_ON_UPDATE:
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise FieldError(to_camel(field), "may not be null")
+        if self.baseline_cron is not None and self.baseline_interval_ms is not None:
+            raise FieldError(
+                "baselineCron", "Provide either baselineCron or baselineIntervalMs, but not both."
+            )
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The snake_case fields the client actually sent, with their values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class IntervalHint(Schema):
+    interval_ms: IntervalMs
+    ttl_minutes: TtlMinutes = 60
+    reason: Reason | None = None
+
+
+class OneShotHint(Schema):
+    next_run_at: Instant | None = None
+    next_run_in_ms: Annotated[StrictInt, Field(ge=0, le=MAX_INTERVAL_MS)] | None = None
+    ttl_minutes: TtlMinutes = 60
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OneShotHint:
+        if self.next_run_at is None and self.next_run_in_ms is None:
+            raise FieldError("nextRunAt", "Must provide either nextRunAt or nextRunInMs")
+        return self
+
+
+class PauseRequest(Schema):
+    paused_until: Instant | None = Field(...)
+    reason: Reason | None = None
+
+
+class ApiKeyCreate(Schema):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+
+
+class TenantLimitsInput(Schema):
+    max_endpoints: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
+    min_interval_ms: IntervalMs | None = None
+    ai_monthly_tokens: Annotated[StrictInt, Field(ge=0, le=10_000_000_000)] | None = None
+    mutations_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    reads_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+
+
+class TenantCreate(Schema):
+    name: Name
+    id: Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
+    api_key: Annotated[StrictStr, Field(min_length=20, max_length=200)] | None = None
+    limits: TenantLimitsInput | None = None
+
+
+# Query strings arrive as text: these models coerce digits to ints (lax mode).
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class JobsQuery(Query):
+    status: Literal["active", "paused", "archived"] | None = None
+
+
+class RunsQuery(Query):
+    status: Literal["running", "success", "failed"] | None = None
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=100_000)
+
+
+class SessionsQuery(Query):
+    limit: int = Field(10, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=100_000)
+
+
+class HealthQuery(Query):
+    since_hours: int = Field(24, ge=1, le=24 * 366)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _field_of(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    original = ctx.get("error")
+    if isinstance(original, FieldError):
+        return original.field
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    return ".".join(loc) or "body"
+
+
+def _message_of(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    original = ctx.get("error")
+    if isinstance(original, ValueError):
+        return str(original)
+    return str(error.get("msg", "invalid value"))
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate `data` into `model` or raise ValidationFailed naming every offending field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed.field("body", "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = []
+        for error in exc.errors(include_url=False):
+            details.append({"field": _field_of(error), "message": _message_of(error)})
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        raise ValidationFailed(f"Invalid request: {summary}", details) from None

@@ -1,0 +1,1 @@
+"""The scheduling engine: the scheduling chokepoint, and later dispatcher and executor."""

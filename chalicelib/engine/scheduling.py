@@ -1,0 +1,156 @@
+"""The one place that writes `nextRunAt` and due-index membership.
+
+Every change that can move an endpoint's next run (create, update, hint, pause, resume, job
+pause/resume/archive, endpoint archive, run finished) goes through `Scheduling`, which applies
+the governor, writes with optimistic concurrency, and tells the slot sink about the new slot so a
+later layer can put it in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.clock import Clock
+from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.governor import nudge_target, plan_next_run
+from chalicelib.store.endpoints import EndpointRepo, StaleWrite
+
+MAX_ATTEMPTS = 5
+
+
+class SlotSink(Protocol):
+    """Told about every endpoint whose slot or due-index membership was just written."""
+
+    def scheduled(self, endpoint: Endpoint) -> None: ...
+
+
+class NoSink:
+    """Default sink: the dispatcher finds the slot through the due index."""
+
+    def scheduled(self, endpoint: Endpoint) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Leave nextRunAt as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replan:
+    """nextRunAt = the governor's answer for the new state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nudge:
+    """Move nextRunAt earlier to `when` (clamped by min/max), never later; no-op while paused."""
+
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunAt:
+    """nextRunAt = min(current, when): used by resume, which runs an overdue endpoint at once."""
+
+    when: datetime
+
+
+Timing = Keep | Replan | Nudge | RunAt
+Change = tuple[Endpoint, Timing]
+
+
+def due_shard(endpoint_id: str, shards: int) -> str:
+    """Stable shard for the due index, spread evenly by a hash of the id."""
+    digest = hashlib.sha256(endpoint_id.encode()).digest()
+    return str(int.from_bytes(digest[:4], "big") % shards)
+
+
+class Scheduling:
+    def __init__(
+        self, repo: EndpointRepo, clock: Clock, shards: int, sink: SlotSink | None = None
+    ) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._shards = shards
+        self._sink: SlotSink = sink or NoSink()
+
+    def set_sink(self, sink: SlotSink) -> None:
+        """Install the layer that puts near slots in flight (the engine does this at start-up)."""
+        self._sink = sink
+
+    def create(self, draft: Endpoint, job_active: bool) -> Endpoint:
+        """Save a new endpoint with its first slot from the governor."""
+        now = self._clock.now()
+        plan = plan_next_run(now, draft)
+        endpoint = replace(
+            draft,
+            next_run_at=plan.next_run_at,
+            due_shard=self._membership(draft, job_active),
+            created_at=now,
+            updated_at=now,
+            version=0,
+        )
+        saved = self._repo.save(endpoint)
+        self._sink.scheduled(saved)
+        return saved
+
+    def change(
+        self, tenant_id: str, endpoint_id: str, apply: Callable[[Endpoint, datetime], Change]
+    ) -> Endpoint:
+        """Read, apply `apply(endpoint, now)`, time the result, write; retry on a concurrent write.
+
+        `apply` must be pure: it may run more than once, and raising from it aborts with no write.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            current = self._repo.get(tenant_id, endpoint_id)
+            if current is None:
+                raise NotFound("Endpoint not found")
+            now = self._clock.now()
+            updated, timing = apply(current, now)
+            updated = replace(updated, next_run_at=self._time(now, updated, timing), updated_at=now)
+            try:
+                saved = self._repo.save(updated)
+            except StaleWrite:
+                continue
+            if (saved.next_run_at, saved.due_shard) != (current.next_run_at, current.due_shard):
+                self._sink.scheduled(saved)
+            return saved
+        raise Conflict("Endpoint is being changed concurrently; retry the request")
+
+    def set_job_active(self, tenant_id: str, endpoint_ids: list[str], active: bool) -> None:
+        """Join or leave the due index with the job: a paused or archived job's endpoints never
+        cost the dispatcher a read, and resume makes overdue ones run once."""
+        for endpoint_id in endpoint_ids:
+
+            def apply(ep: Endpoint, now: datetime) -> Change:
+                return replace(ep, due_shard=self._membership(ep, active)), Keep()
+
+            try:
+                self.change(tenant_id, endpoint_id, apply)
+            except NotFound:
+                continue  # deleted meanwhile: nothing to schedule
+
+    def _membership(self, endpoint: Endpoint, job_active: bool) -> str | None:
+        if endpoint.archived_at is not None or not job_active:
+            return None
+        return due_shard(endpoint.id, self._shards)
+
+    def membership(self, endpoint: Endpoint, job_active: bool) -> str | None:
+        """The due shard an endpoint should carry (None = out of the index)."""
+        return self._membership(endpoint, job_active)
+
+    @staticmethod
+    def _time(now: datetime, endpoint: Endpoint, timing: Timing) -> datetime:
+        if isinstance(timing, Replan):
+            return plan_next_run(now, endpoint).next_run_at
+        if isinstance(timing, Nudge):
+            target = nudge_target(now, endpoint, timing.when)
+            return endpoint.next_run_at if target is None else target
+        if isinstance(timing, RunAt):
+            return min(endpoint.next_run_at, timing.when)
+        return endpoint.next_run_at

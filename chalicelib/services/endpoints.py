@@ -1,0 +1,151 @@
+"""Endpoints of a job: create, read, change, archive, delete."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.deps import Deps
+from chalicelib.domain import ids
+from chalicelib.domain.entities import Endpoint, Tenant
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
+from chalicelib.engine.scheduling import Change, Keep, Replan
+from chalicelib.services.jobs import get_job
+
+SCHEDULE_FIELDS = frozenset(
+    {"baseline_cron", "baseline_interval_ms", "timezone", "min_interval_ms", "max_interval_ms"}
+)
+
+
+def check_interval_floor(tenant: Tenant, value: int | None, field: str, what: str) -> None:
+    """Refuse an interval below the tenant's minimum (default 1 s)."""
+    floor = tenant.limits.min_interval_ms
+    if value is not None and value < floor:
+        raise ValidationFailed.field(
+            field,
+            f"{what} too short: this tenant requires at least {floor}ms "
+            f"({floor / 1000:g}s) between runs",
+        )
+
+
+def get_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
+    """The tenant's endpoint, or NotFound (also for another tenant's id)."""
+    endpoint = deps.endpoints.get(tenant.id, endpoint_id)
+    if endpoint is None:
+        raise NotFound("Endpoint not found")
+    return endpoint
+
+
+def get_job_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> Endpoint:
+    """The endpoint, provided it belongs to `job_id`."""
+    endpoint = get_endpoint(deps, tenant, endpoint_id)
+    if endpoint.job_id != job_id:
+        raise NotFound("Endpoint not found")
+    return endpoint
+
+
+def live_endpoint_count(deps: Deps, tenant: Tenant) -> int:
+    """Endpoints that count toward the limit: not archived, and their job not archived."""
+    archived_jobs = {j.id for j in deps.jobs.list(tenant.id) if j.status == "archived"}
+    return sum(
+        1
+        for e in deps.endpoints.list_by_tenant(tenant.id)
+        if e.archived_at is None and e.job_id not in archived_jobs
+    )
+
+
+def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCreate) -> Endpoint:
+    """Validate against the tenant's limits, then save with the governor's first slot."""
+    job = get_job(deps, tenant, job_id)
+    if job.status == "archived":
+        raise Conflict("Job is archived; endpoints cannot be added to it")
+    check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
+    limit = tenant.limits.max_endpoints
+    if live_endpoint_count(deps, tenant) >= limit:
+        raise ValidationFailed.field(
+            "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
+        )
+    now = deps.clock.now()
+    draft = Endpoint(
+        tenant_id=tenant.id,
+        id=ids.endpoint_id(),
+        job_id=job.id,
+        name=request.name,
+        description=request.description,
+        url=request.url,
+        method=request.method,
+        headers_json=request.headers_json,
+        body_json=request.body_json,
+        baseline_cron=request.baseline_cron,
+        baseline_interval_ms=request.baseline_interval_ms,
+        timezone=request.timezone,
+        min_interval_ms=request.min_interval_ms,
+        max_interval_ms=request.max_interval_ms,
+        timeout_ms=request.timeout_ms,
+        max_execution_time_ms=request.max_execution_time_ms,
+        max_response_size_kb=request.max_response_size_kb,
+        next_run_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    return deps.scheduling.create(draft, job_active=job.schedulable)
+
+
+def list_endpoints(deps: Deps, tenant: Tenant, job_id: str) -> list[Endpoint]:
+    get_job(deps, tenant, job_id)
+    return deps.endpoints.list_by_job(tenant.id, job_id)
+
+
+def _merge(endpoint: Endpoint, changes: dict[str, Any]) -> Endpoint:
+    # Sending one baseline kind switches to it: the other is cleared.
+    if changes.get("baseline_cron") is not None:
+        changes.setdefault("baseline_interval_ms", None)
+    if changes.get("baseline_interval_ms") is not None:
+        changes.setdefault("baseline_cron", None)
+    merged = replace(endpoint, **changes)
+    if merged.baseline_cron is None and merged.baseline_interval_ms is None:
+        raise ValidationFailed.field(
+            "baselineCron", "Provide either baselineCron or baselineIntervalMs, but not both."
+        )
+    low, high = merged.min_interval_ms, merged.max_interval_ms
+    if low is not None and high is not None and low > high:
+        raise ValidationFailed.field("minIntervalMs", "must be less than or equal to maxIntervalMs")
+    return merged
+
+
+def update_endpoint(
+    deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str, request: EndpointUpdate
+) -> Endpoint:
+    """Apply only the fields sent; a schedule change re-plans the next run at once."""
+    get_job_endpoint(deps, tenant, job_id, endpoint_id)
+    changes = request.changes()
+    check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
+
+    def apply(current: Endpoint, now: datetime) -> Change:
+        if current.archived_at is not None:
+            raise Conflict("Endpoint is archived")
+        merged = _merge(current, dict(changes))
+        replan = any(getattr(merged, f) != getattr(current, f) for f in SCHEDULE_FIELDS)
+        return merged, Replan() if replan else Keep()
+
+    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+
+
+def archive_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> Endpoint:
+    """Soft delete: never runs again, keeps its history; archiving twice is a no-op."""
+    get_job_endpoint(deps, tenant, job_id, endpoint_id)
+
+    def apply(current: Endpoint, now: datetime) -> Change:
+        if current.archived_at is not None:
+            return current, Keep()
+        return replace(current, archived_at=now, due_shard=None), Keep()
+
+    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+
+
+def delete_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> None:
+    """Hard delete with its runs and sessions."""
+    endpoint = get_job_endpoint(deps, tenant, job_id, endpoint_id)
+    deps.endpoints.delete(endpoint)

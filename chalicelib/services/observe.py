@@ -1,0 +1,48 @@
+"""Read-only views: runs, health, analysis sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalicelib.deps import Deps
+from chalicelib.domain.entities import AnalysisSession, Endpoint, Run, Tenant
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.health import Health, summarize
+from chalicelib.domain.schemas import RunsQuery, SessionsQuery
+from chalicelib.services.endpoints import get_endpoint
+
+
+def list_runs(
+    deps: Deps, tenant: Tenant, endpoint_id: str, query: RunsQuery
+) -> tuple[list[Run], int]:
+    get_endpoint(deps, tenant, endpoint_id)
+    return deps.runs.page(endpoint_id, deps.clock.now(), query.status, query.limit, query.offset)
+
+
+def get_run(deps: Deps, tenant: Tenant, run_id: str) -> tuple[Run, Endpoint]:
+    run = deps.runs.get(tenant.id, run_id, deps.clock.now())
+    endpoint = deps.endpoints.get(tenant.id, run.endpoint_id) if run else None
+    if run is None or endpoint is None:
+        raise NotFound("Run not found")
+    return run, endpoint
+
+
+def endpoint_health(deps: Deps, tenant: Tenant, endpoint_id: str, since_hours: int) -> Health:
+    get_endpoint(deps, tenant, endpoint_id)
+    now = deps.clock.now()
+    return summarize(deps.runs.since(endpoint_id, now - timedelta(hours=since_hours), now))
+
+
+def list_sessions(
+    deps: Deps, tenant: Tenant, endpoint_id: str, query: SessionsQuery
+) -> tuple[list[AnalysisSession], int]:
+    get_endpoint(deps, tenant, endpoint_id)
+    return deps.sessions.page(endpoint_id, deps.clock.now(), query.limit, query.offset)
+
+
+def get_session(deps: Deps, tenant: Tenant, session_id: str) -> tuple[AnalysisSession, Endpoint]:
+    session = deps.sessions.get(tenant.id, session_id, deps.clock.now())
+    endpoint = deps.endpoints.get(tenant.id, session.endpoint_id) if session else None
+    if session is None or endpoint is None:
+        raise NotFound("Session not found")
+    return session, endpoint

@@ -1,0 +1,83 @@
+"""One frozen settings object, read from the environment once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class TenantDefaults:
+    """Limits a new tenant gets unless the admin route sets others."""
+
+    max_endpoints: int = 1000
+    min_interval_ms: int = 1000
+    ai_monthly_tokens: int = 2_000_000
+    mutations_per_minute: int = 600
+    reads_per_minute: int = 1200
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with production defaults; see docs/operations.md."""
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    table_prefix: str = "cronpilot-local"
+    due_shards: int = 4
+    admin_token: str | None = None
+    retention_days: int = 30
+    max_body_bytes: int = 256 * 1024
+    ai_configured: bool = False
+    tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: the process environment)."""
+        e = dict(os.environ if env is None else env)
+        defaults = TenantDefaults(
+            max_endpoints=_int(e, "CRONPILOT_DEFAULT_MAX_ENDPOINTS", 1000),
+            min_interval_ms=_int(e, "CRONPILOT_DEFAULT_MIN_INTERVAL_MS", 1000),
+            ai_monthly_tokens=_int(e, "CRONPILOT_AI_MONTHLY_TOKENS", 2_000_000),
+            mutations_per_minute=_int(e, "CRONPILOT_RATE_LIMIT_MUTATIONS_PER_MIN", 600),
+            reads_per_minute=_int(e, "CRONPILOT_RATE_LIMIT_READS_PER_MIN", 1200),
+        )
+        if defaults.min_interval_ms < 1000:
+            raise ValueError("CRONPILOT_DEFAULT_MIN_INTERVAL_MS must be at least 1000")
+        shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
+        if not 1 <= shards <= 64:
+            raise ValueError("CRONPILOT_DUE_SHARDS must be between 1 and 64")
+        return cls(
+            stage=e.get("CRONPILOT_STAGE", "local"),
+            region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or "us-east-1",
+            table_prefix=e.get("CRONPILOT_TABLE_PREFIX", "cronpilot-local"),
+            due_shards=shards,
+            admin_token=e.get("CRONPILOT_ADMIN_TOKEN") or None,
+            retention_days=_int(e, "CRONPILOT_RETENTION_DAYS", 30),
+            ai_configured=bool(e.get("OPENAI_API_KEY")),
+            tenant_defaults=defaults,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own with `Settings.from_env`)."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""DynamoDB storage through pynamodb: models mirror infra/, repositories scope by tenant."""

@@ -1,0 +1,151 @@
+"""Endpoints: keyed (tenantId, endpointId); by-job and sparse due indexes; optimistic writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+from pynamodb.exceptions import DeleteError, PutError
+
+from chalicelib.domain.entities import Endpoint, HttpMethod
+from chalicelib.domain.timeutil import from_ms, to_ms
+from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
+from chalicelib.store.models import EndpointItem, RunItem, SessionItem
+
+
+class StaleWrite(Exception):
+    """The endpoint changed since it was read; re-read and re-apply."""
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class EndpointRepo:
+    def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
+        try:
+            return to_entity(EndpointItem.get(tenant_id, endpoint_id, consistent_read=True))
+        except EndpointItem.DoesNotExist:
+            return None
+
+    def list_by_job(self, tenant_id: str, job_id: str) -> list[Endpoint]:
+        items = EndpointItem.by_job.query(
+            job_id, filter_condition=EndpointItem.tenant_id == tenant_id
+        )
+        return sorted((to_entity(i) for i in items), key=lambda e: (e.created_at, e.id))
+
+    def list_by_tenant(self, tenant_id: str) -> list[Endpoint]:
+        return [to_entity(i) for i in EndpointItem.query(tenant_id)]
+
+    def save(self, endpoint: Endpoint) -> Endpoint:
+        """Write the whole endpoint if its version is still the one read (0 = must be new)."""
+        item = to_item(endpoint)
+        try:
+            item.save()
+        except PutError as exc:
+            if _condition_failed(exc):
+                raise StaleWrite(endpoint.id) from None
+            raise
+        return to_entity(item)
+
+    def delete(self, endpoint: Endpoint) -> None:
+        """Hard delete with its runs and sessions."""
+        try:
+            to_item(endpoint).delete()
+        except DeleteError as exc:
+            if _condition_failed(exc):
+                raise StaleWrite(endpoint.id) from None
+            raise
+        for model in (RunItem, SessionItem):
+            with model.batch_write() as batch:
+                for child in model.query(endpoint.id, attributes_to_get=_key_attrs(model)):
+                    batch.delete(child)
+
+    def due(self, shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
+        """Endpoints in `shard` whose nextRunAt <= until_ms, earliest first."""
+        query = EndpointItem.by_due.query(
+            shard,
+            EndpointItem.next_run_at <= until_ms,
+            scan_index_forward=True,
+            page_size=page_size,
+        )
+        for item in query:
+            yield to_entity(item)
+
+
+def _key_attrs(model: Any) -> list[str]:
+    return [a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
+
+
+def to_item(e: Endpoint) -> EndpointItem:
+    item = EndpointItem(
+        e.tenant_id,
+        e.id,
+        job_id=e.job_id,
+        name=e.name,
+        description=e.description,
+        url=e.url,
+        method=e.method,
+        headers_json=e.headers_json,
+        body_json=e.body_json,
+        baseline_cron=e.baseline_cron,
+        baseline_interval_ms=e.baseline_interval_ms,
+        timezone=e.timezone,
+        min_interval_ms=e.min_interval_ms,
+        max_interval_ms=e.max_interval_ms,
+        timeout_ms=e.timeout_ms,
+        max_execution_time_ms=e.max_execution_time_ms,
+        max_response_size_kb=e.max_response_size_kb,
+        next_run_at=to_ms(e.next_run_at),
+        last_run_at=ms_or_none(e.last_run_at),
+        failure_count=e.failure_count,
+        paused_until=ms_or_none(e.paused_until),
+        archived_at=ms_or_none(e.archived_at),
+        ai_hint_interval_ms=e.ai_hint_interval_ms,
+        ai_hint_next_run_at=ms_or_none(e.ai_hint_next_run_at),
+        ai_hint_expires_at=ms_or_none(e.ai_hint_expires_at),
+        ai_hint_reason=e.ai_hint_reason,
+        locked_until=ms_or_none(e.locked_until),
+        due_shard=e.due_shard,
+        created_at=to_ms(e.created_at),
+        updated_at=to_ms(e.updated_at),
+    )
+    if e.version:
+        item.version = e.version
+    return item
+
+
+def to_entity(i: EndpointItem) -> Endpoint:
+    return Endpoint(
+        tenant_id=i.tenant_id,
+        id=i.endpoint_id,
+        job_id=i.job_id,
+        name=i.name,
+        description=i.description,
+        url=i.url,
+        method=cast(HttpMethod, i.method),
+        headers_json=i.headers_json,
+        body_json=i.body_json,
+        baseline_cron=i.baseline_cron,
+        baseline_interval_ms=int_or_none(i.baseline_interval_ms),
+        timezone=i.timezone or "UTC",
+        min_interval_ms=int_or_none(i.min_interval_ms),
+        max_interval_ms=int_or_none(i.max_interval_ms),
+        timeout_ms=int_or_none(i.timeout_ms),
+        max_execution_time_ms=int_or_none(i.max_execution_time_ms),
+        max_response_size_kb=int_or_none(i.max_response_size_kb),
+        next_run_at=from_ms(int(i.next_run_at)),
+        last_run_at=instant_or_none(i.last_run_at),
+        failure_count=int(i.failure_count or 0),
+        paused_until=instant_or_none(i.paused_until),
+        archived_at=instant_or_none(i.archived_at),
+        ai_hint_interval_ms=int_or_none(i.ai_hint_interval_ms),
+        ai_hint_next_run_at=instant_or_none(i.ai_hint_next_run_at),
+        ai_hint_expires_at=instant_or_none(i.ai_hint_expires_at),
+        ai_hint_reason=i.ai_hint_reason,
+        locked_until=instant_or_none(i.locked_until),
+        due_shard=i.due_shard,
+        created_at=from_ms(int(i.created_at)),
+        updated_at=from_ms(int(i.updated_at)),
+        version=int(i.version or 0),
+    )

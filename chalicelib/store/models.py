@@ -1,0 +1,249 @@
+"""pynamodb models, one per table; `tests/integration/test_infra_matches_models.py` keeps them
+equal to the CloudFormation definitions in infra/resources.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+
+class _Base(Model):
+    class Meta:
+        table_name = "unbound"
+        region = "us-east-1"
+        max_retry_attempts = 3
+        connect_timeout_seconds = 5
+        read_timeout_seconds = 10
+
+
+class TenantItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "tenants"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    name = UnicodeAttribute()
+    created_at = NumberAttribute(attr_name="createdAt")
+    limits = JSONAttribute()
+
+
+class ApiKeysByTenant(GlobalSecondaryIndex["ApiKeyItem"]):
+    class Meta:
+        index_name = "byTenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    key_id = UnicodeAttribute(range_key=True, attr_name="keyId")
+
+
+class ApiKeyItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "api-keys"
+
+    key_hash = UnicodeAttribute(hash_key=True, attr_name="keyHash")
+    key_id = UnicodeAttribute(attr_name="keyId")
+    tenant_id = UnicodeAttribute(attr_name="tenantId")
+    start = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    created_at = NumberAttribute(attr_name="createdAt")
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+    revoked_at = NumberAttribute(null=True, attr_name="revokedAt")
+    by_tenant = ApiKeysByTenant()
+
+
+class JobItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "jobs"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    job_id = UnicodeAttribute(range_key=True, attr_name="jobId")
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_at = NumberAttribute(attr_name="createdAt")
+    updated_at = NumberAttribute(attr_name="updatedAt")
+    archived_at = NumberAttribute(null=True, attr_name="archivedAt")
+
+
+class EndpointsByJob(GlobalSecondaryIndex["EndpointItem"]):
+    class Meta:
+        index_name = "byJob"
+        projection = AllProjection()
+
+    job_id = UnicodeAttribute(hash_key=True, attr_name="jobId")
+    endpoint_id = UnicodeAttribute(range_key=True, attr_name="endpointId")
+
+
+class EndpointsByDue(GlobalSecondaryIndex["EndpointItem"]):
+    """Sparse: only endpoints that may run (not archived, job active) carry `dueShard`."""
+
+    class Meta:
+        index_name = "byDue"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True, attr_name="dueShard")
+    next_run_at = NumberAttribute(range_key=True, attr_name="nextRunAt")
+
+
+class EndpointItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "endpoints"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    endpoint_id = UnicodeAttribute(range_key=True, attr_name="endpointId")
+    job_id = UnicodeAttribute(attr_name="jobId")
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    url = UnicodeAttribute()
+    method = UnicodeAttribute()
+    headers_json = JSONAttribute(null=True, attr_name="headersJson")
+    body_json = JSONAttribute(null=True, attr_name="bodyJson")
+    baseline_cron = UnicodeAttribute(null=True, attr_name="baselineCron")
+    baseline_interval_ms = NumberAttribute(null=True, attr_name="baselineIntervalMs")
+    timezone = UnicodeAttribute(default="UTC")
+    min_interval_ms = NumberAttribute(null=True, attr_name="minIntervalMs")
+    max_interval_ms = NumberAttribute(null=True, attr_name="maxIntervalMs")
+    timeout_ms = NumberAttribute(null=True, attr_name="timeoutMs")
+    max_execution_time_ms = NumberAttribute(null=True, attr_name="maxExecutionTimeMs")
+    max_response_size_kb = NumberAttribute(null=True, attr_name="maxResponseSizeKb")
+    next_run_at = NumberAttribute(attr_name="nextRunAt")
+    last_run_at = NumberAttribute(null=True, attr_name="lastRunAt")
+    failure_count = NumberAttribute(default=0, attr_name="failureCount")
+    paused_until = NumberAttribute(null=True, attr_name="pausedUntil")
+    archived_at = NumberAttribute(null=True, attr_name="archivedAt")
+    ai_hint_interval_ms = NumberAttribute(null=True, attr_name="aiHintIntervalMs")
+    ai_hint_next_run_at = NumberAttribute(null=True, attr_name="aiHintNextRunAt")
+    ai_hint_expires_at = NumberAttribute(null=True, attr_name="aiHintExpiresAt")
+    ai_hint_reason = UnicodeAttribute(null=True, attr_name="aiHintReason")
+    locked_until = NumberAttribute(null=True, attr_name="lockedUntil")
+    due_shard = UnicodeAttribute(null=True, attr_name="dueShard")
+    created_at = NumberAttribute(attr_name="createdAt")
+    updated_at = NumberAttribute(attr_name="updatedAt")
+    version = VersionAttribute()
+    by_job = EndpointsByJob()
+    by_due = EndpointsByDue()
+
+
+class RunsById(GlobalSecondaryIndex["RunItem"]):
+    class Meta:
+        index_name = "byRunId"
+        projection = KeysOnlyProjection()
+
+    run_id = UnicodeAttribute(hash_key=True, attr_name="runId")
+
+
+class RunsByTenant(GlobalSecondaryIndex["RunItem"]):
+    class Meta:
+        index_name = "byTenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    started_at = NumberAttribute(range_key=True, attr_name="startedAt")
+
+
+class RunItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "runs"
+
+    endpoint_id = UnicodeAttribute(hash_key=True, attr_name="endpointId")
+    run_id = UnicodeAttribute(range_key=True, attr_name="runId")
+    tenant_id = UnicodeAttribute(attr_name="tenantId")
+    job_id = UnicodeAttribute(attr_name="jobId")
+    status = UnicodeAttribute()
+    started_at = NumberAttribute(attr_name="startedAt")
+    finished_at = NumberAttribute(null=True, attr_name="finishedAt")
+    attempt = NumberAttribute(default=1)
+    source = UnicodeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True, attr_name="durationMs")
+    status_code = NumberAttribute(null=True, attr_name="statusCode")
+    error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
+    error_kind = UnicodeAttribute(null=True, attr_name="errorKind")
+    response_body = JSONAttribute(null=True, attr_name="responseBody")
+    response_truncated = BooleanAttribute(default=False, attr_name="responseTruncated")
+    slot_at = NumberAttribute(null=True, attr_name="slotAt")
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+    by_id = RunsById()
+    by_tenant = RunsByTenant()
+
+
+class SessionsById(GlobalSecondaryIndex["SessionItem"]):
+    class Meta:
+        index_name = "bySessionId"
+        projection = KeysOnlyProjection()
+
+    session_id = UnicodeAttribute(hash_key=True, attr_name="sessionId")
+
+
+class SessionsByTenant(GlobalSecondaryIndex["SessionItem"]):
+    class Meta:
+        index_name = "byTenant"
+        projection = AllProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    analyzed_at = NumberAttribute(range_key=True, attr_name="analyzedAt")
+
+
+class SessionItem(_Base):
+    class Meta(_Base.Meta):
+        table_name = "sessions"
+
+    endpoint_id = UnicodeAttribute(hash_key=True, attr_name="endpointId")
+    session_id = UnicodeAttribute(range_key=True, attr_name="sessionId")
+    tenant_id = UnicodeAttribute(attr_name="tenantId")
+    job_id = UnicodeAttribute(attr_name="jobId")
+    analyzed_at = NumberAttribute(attr_name="analyzedAt")
+    reasoning = UnicodeAttribute(default="")
+    tool_calls = JSONAttribute(null=True, attr_name="toolCalls")
+    token_usage = NumberAttribute(null=True, attr_name="tokenUsage")
+    input_tokens = NumberAttribute(null=True, attr_name="inputTokens")
+    output_tokens = NumberAttribute(null=True, attr_name="outputTokens")
+    duration_ms = NumberAttribute(null=True, attr_name="durationMs")
+    next_analysis_at = NumberAttribute(null=True, attr_name="nextAnalysisAt")
+    endpoint_failure_count = NumberAttribute(null=True, attr_name="endpointFailureCount")
+    confidence = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="success")
+    error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
+    warnings = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+    by_id = SessionsById()
+    by_tenant = SessionsByTenant()
+
+
+# Logical id in infra/resources.json -> (model, table-name suffix).
+TABLES: dict[str, tuple[type[Model], str]] = {
+    "TenantsTable": (TenantItem, "tenants"),
+    "ApiKeysTable": (ApiKeyItem, "api-keys"),
+    "JobsTable": (JobItem, "jobs"),
+    "EndpointsTable": (EndpointItem, "endpoints"),
+    "RunsTable": (RunItem, "runs"),
+    "SessionsTable": (SessionItem, "sessions"),
+}
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at `{table_prefix}-{suffix}` in the configured region.
+
+    pynamodb caches its connection on the class, so it is dropped here too; the endpoint URL
+    comes from AWS_ENDPOINT_URL_DYNAMODB (moto locally, nothing on AWS).
+    """
+    for model, suffix in TABLES.values():
+        model.Meta.table_name = f"{settings.table_prefix}-{suffix}"
+        model.Meta.region = settings.region
+        model._connection = None
+        for index in _indexes(model):
+            index._connection = None
+
+
+def _indexes(model: type[Model]) -> list[Any]:
+    return [v for v in vars(model).values() if isinstance(v, GlobalSecondaryIndex)]

@@ -1,0 +1,127 @@
+"""Runs: keyed (endpointId, runId) with time-sortable run ids; expired items are never returned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from chalicelib.domain.entities import Run, RunSource, RunStatus
+from chalicelib.domain.timeutil import from_ms, to_ms
+from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
+from chalicelib.store.models import RunItem
+
+
+def _live(now: datetime) -> Any:
+    return RunItem.expires_at.does_not_exist() | (RunItem.expires_at > now)
+
+
+class RunRepo:
+    def put(self, run: Run) -> None:
+        to_item(run).save()
+
+    def get(self, tenant_id: str, run_id: str, now: datetime) -> Run | None:
+        keys = list(RunItem.by_id.query(run_id, limit=1))
+        if not keys:
+            return None
+        try:
+            item = RunItem.get(keys[0].endpoint_id, run_id)
+        except RunItem.DoesNotExist:
+            return None
+        run = to_entity(item)
+        if run.tenant_id != tenant_id or _expired(run, now):
+            return None
+        return run
+
+    def page(
+        self, endpoint_id: str, now: datetime, status: str | None, limit: int, offset: int
+    ) -> tuple[list[Run], int]:
+        """Newest first; the count of all matches comes with the page."""
+        condition = _live(now)
+        if status is not None:
+            condition = condition & (RunItem.status == status)
+        total = RunItem.count(endpoint_id, filter_condition=condition)
+        query = RunItem.query(
+            endpoint_id, filter_condition=condition, scan_index_forward=False, page_size=100
+        )
+        runs: list[Run] = []
+        for index, item in enumerate(query):
+            if index < offset:
+                continue
+            runs.append(to_entity(item))
+            if len(runs) >= limit:
+                break
+        return runs, int(total)
+
+    def since(self, endpoint_id: str, since: datetime, now: datetime) -> list[Run]:
+        """Runs started at or after `since`, newest first."""
+        query = RunItem.query(
+            endpoint_id,
+            RunItem.run_id >= run_id_floor(since),
+            filter_condition=_live(now),
+            scan_index_forward=False,
+        )
+        return [to_entity(i) for i in query]
+
+    def for_tenant(
+        self, tenant_id: str, start: datetime, end: datetime, now: datetime
+    ) -> list[Run]:
+        """All of a tenant's runs started in [start, end], oldest first."""
+        query = RunItem.by_tenant.query(
+            tenant_id,
+            RunItem.started_at.between(to_ms(start), to_ms(end)),
+            filter_condition=_live(now),
+        )
+        return [to_entity(i) for i in query]
+
+
+def run_id_floor(instant: datetime) -> str:
+    """The smallest run id that can start at `instant` (ids sort by start time)."""
+    return f"run_{to_ms(instant):013d}"
+
+
+def _expired(run: Run, now: datetime) -> bool:
+    return run.expires_at is not None and run.expires_at <= now
+
+
+def to_item(r: Run) -> RunItem:
+    return RunItem(
+        r.endpoint_id,
+        r.id,
+        tenant_id=r.tenant_id,
+        job_id=r.job_id,
+        status=r.status,
+        started_at=to_ms(r.started_at),
+        finished_at=ms_or_none(r.finished_at),
+        attempt=r.attempt,
+        source=r.source,
+        duration_ms=r.duration_ms,
+        status_code=r.status_code,
+        error_message=r.error_message,
+        error_kind=r.error_kind,
+        response_body=r.response_body,
+        response_truncated=r.response_truncated,
+        slot_at=ms_or_none(r.slot_at),
+        expires_at=r.expires_at,
+    )
+
+
+def to_entity(i: RunItem) -> Run:
+    return Run(
+        endpoint_id=i.endpoint_id,
+        id=i.run_id,
+        tenant_id=i.tenant_id,
+        job_id=i.job_id,
+        status=cast(RunStatus, i.status),
+        started_at=from_ms(int(i.started_at)),
+        finished_at=instant_or_none(i.finished_at),
+        attempt=int(i.attempt or 1),
+        source=cast(RunSource | None, i.source),
+        duration_ms=int_or_none(i.duration_ms),
+        status_code=int_or_none(i.status_code),
+        error_message=i.error_message,
+        error_kind=i.error_kind,
+        response_body=i.response_body,
+        response_truncated=bool(i.response_truncated),
+        slot_at=instant_or_none(i.slot_at),
+        expires_at=i.expires_at,
+    )

@@ -1,0 +1,101 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.domain.entities import ApiKey, Tenant, TenantLimits
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.timeutil import from_ms, to_ms
+from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.models import ApiKeyItem, TenantItem
+
+
+def _conditional_failed(exc: PutError) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class TenantRepo:
+    """Tenants by id."""
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        try:
+            return _tenant(TenantItem.get(tenant_id))
+        except TenantItem.DoesNotExist:
+            return None
+
+    def create(self, tenant: Tenant) -> None:
+        item = TenantItem(
+            tenant.id,
+            name=tenant.name,
+            created_at=to_ms(tenant.created_at),
+            limits=asdict(tenant.limits),
+        )
+        try:
+            item.save(condition=TenantItem.tenant_id.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise Conflict(f"Tenant {tenant.id!r} already exists") from None
+            raise
+
+    def list(self) -> list[Tenant]:
+        return sorted((_tenant(i) for i in TenantItem.scan()), key=lambda t: t.created_at)
+
+
+def _tenant(item: TenantItem) -> Tenant:
+    return Tenant(
+        id=item.tenant_id,
+        name=item.name,
+        created_at=from_ms(int(item.created_at)),
+        limits=TenantLimits(**item.limits),
+    )
+
+
+class ApiKeyRepo:
+    """API keys: looked up by hash on every request, listed and revoked per tenant."""
+
+    def by_hash(self, key_hash: str) -> ApiKey | None:
+        try:
+            return _key(ApiKeyItem.get(key_hash))
+        except ApiKeyItem.DoesNotExist:
+            return None
+
+    def create(self, key: ApiKey) -> None:
+        ApiKeyItem(
+            key.key_hash,
+            key_id=key.id,
+            tenant_id=key.tenant_id,
+            start=key.start,
+            name=key.name,
+            created_at=to_ms(key.created_at),
+            expires_at=ms_or_none(key.expires_at),
+            revoked_at=ms_or_none(key.revoked_at),
+        ).save(condition=ApiKeyItem.key_hash.does_not_exist())
+
+    def list(self, tenant_id: str) -> list[ApiKey]:
+        items = ApiKeyItem.by_tenant.query(tenant_id)
+        return sorted((_key(i) for i in items), key=lambda k: k.created_at)
+
+    def revoke(self, tenant_id: str, key_id: str, at_ms: int) -> ApiKey:
+        matches = list(ApiKeyItem.by_tenant.query(tenant_id, ApiKeyItem.key_id == key_id))
+        if not matches:
+            raise NotFound("API key not found")
+        item = ApiKeyItem.get(matches[0].key_hash)
+        if item.revoked_at is None:
+            item.update(actions=[ApiKeyItem.revoked_at.set(at_ms)])
+        return _key(item)
+
+
+def _key(item: ApiKeyItem) -> ApiKey:
+    return ApiKey(
+        id=item.key_id,
+        tenant_id=item.tenant_id,
+        key_hash=item.key_hash,
+        start=item.start,
+        name=item.name,
+        created_at=from_ms(int(item.created_at)),
+        expires_at=instant_or_none(item.expires_at),
+        revoked_at=instant_or_none(item.revoked_at),
+    )

@@ -1,0 +1,164 @@
+"""Shared fixtures: in-process moto with the infra/ tables, a manual clock, an API client."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+# Fake credentials and no endpoint override: moto intercepts in process, nothing leaves.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "CRONPILOT_TABLE_PREFIX": "cp-test",
+    "CRONPILOT_ADMIN_TOKEN": "test-admin-token",
+    "POWERTOOLS_SERVICE_NAME": "cronpilot",
+    "POWERTOOLS_METRICS_NAMESPACE": "Cronpilot",
+}.items():
+    os.environ[_name] = _value
+for _name in (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "OPENAI_API_KEY",
+):
+    os.environ.pop(_name, None)
+
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib import deps as deps_module  # noqa: E402
+from chalicelib.clock import ManualClock  # noqa: E402
+from chalicelib.deps import Deps  # noqa: E402
+from chalicelib.domain.schemas import TenantCreate, TenantLimitsInput  # noqa: E402
+from chalicelib.infra import provision  # noqa: E402
+from chalicelib.services.accounts import create_tenant  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
+from chalicelib.store.models import TABLES  # noqa: E402
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+STACK = "cp-test"
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[None]:
+    """One in-process moto for the session, with every table from infra/resources.json."""
+    with mock_aws():
+        provision(STACK, "us-east-1")
+        yield
+
+
+def _wipe() -> None:
+    for model, _ in TABLES.values():
+        keys = [
+            a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key
+        ]
+        with model.batch_write() as batch:
+            for item in model.scan(attributes_to_get=keys):
+                batch.delete(item)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def deps(aws: None, clock: ManualClock) -> Iterator[Deps]:
+    """Fresh dependencies on empty tables, driven by the manual clock."""
+    d = Deps(settings=Settings.from_env(), clock=clock)
+    deps_module.use(d)
+    yield d
+    _wipe()
+    deps_module.use(None)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert isinstance(self.body, dict) and "error" in self.body, self.body
+        err: dict[str, Any] = self.body["error"]
+        return err
+
+
+class Api:
+    """Calls the Chalice app in process with real paths (`/api/...`) and an API key."""
+
+    def __init__(self, client: Client, key: str | None) -> None:
+        self._client = client
+        self.key = key
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        key: str | None = "default",
+    ) -> Reply:
+        assert path.startswith("/api/"), path
+        sent = dict(headers or {})
+        use_key = self.key if key == "default" else key
+        if use_key is not None:
+            sent["x-api-key"] = use_key
+        payload: bytes | None = raw.encode() if isinstance(raw, str) else raw
+        if body is not None:
+            payload = json.dumps(body).encode()
+            sent.setdefault("content-type", "application/json")
+        response = self._client.http.request(
+            method, path[len("/api") :], headers=sent, body=payload if payload is not None else b""
+        )
+        text = response.body.decode() if response.body else ""
+        try:
+            parsed: Any = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return Reply(response.status_code, parsed, dict(response.headers))
+
+    def get(self, path: str, **kw: Any) -> Reply:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("POST", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Reply:
+        return self.call("DELETE", path, **kw)
+
+
+def new_tenant(deps: Deps, tenant_id: str = "acme", **limits: int) -> str:
+    """Create a tenant and return its raw API key."""
+    request = TenantCreate(name=tenant_id.title(), id=tenant_id, limits=TenantLimitsInput(**limits))
+    _, _, raw = create_tenant(deps, request)
+    return raw
+
+
+@pytest.fixture
+def chalice_client(deps: Deps) -> Iterator[Client]:
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client
+
+
+@pytest.fixture
+def api(deps: Deps, chalice_client: Client) -> Api:
+    """API client authenticated as tenant `acme`."""
+    return Api(chalice_client, new_tenant(deps, "acme"))
