@@ -44,6 +44,8 @@ class ManualClock:
 
     def set(self, instant: datetime) -> None:
         """Jump to `instant` (never backwards)."""
+        if instant.tzinfo is None:
+            raise ValueError("ManualClock.set needs a timezone-aware instant")
         with self._lock:
             target = instant.astimezone(UTC)
             if target < self._now:

@@ -162,3 +162,39 @@ def chalice_client(deps: Deps) -> Iterator[Client]:
 def api(deps: Deps, chalice_client: Client) -> Api:
     """API client authenticated as tenant `acme`."""
     return Api(chalice_client, new_tenant(deps, "acme"))
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every item of every table, for asserting that a rejected request changed nothing."""
+    state: dict[str, list[dict[str, Any]]] = {}
+    for model, suffix in TABLES.values():
+        items = [item.serialize() for item in model.scan()]
+        state[suffix] = sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+    return state
+
+
+@pytest.fixture
+def job(api: Api) -> dict[str, Any]:
+    """A job of tenant `acme`."""
+    reply = api.post("/api/jobs", {"name": "Nightly", "description": "ETL"})
+    assert reply.status == 201, reply.body
+    body: dict[str, Any] = reply.body
+    return body
+
+
+ENDPOINT = {
+    "name": "Health Check",
+    "url": "https://api.example.com/health",
+    "method": "GET",
+    "baselineIntervalMs": 60000,
+    "timeoutMs": 10000,
+}
+
+
+@pytest.fixture
+def endpoint(api: Api, job: dict[str, Any]) -> dict[str, Any]:
+    """An interval endpoint (60 s) in `job`."""
+    reply = api.post(f"/api/jobs/{job['id']}/endpoints", ENDPOINT)
+    assert reply.status == 201, reply.body
+    body: dict[str, Any] = reply.body
+    return body

@@ -117,17 +117,21 @@ class Router:
         assert isinstance(tenant, Tenant)
         return tenant
 
-    def json_body(self, required: bool = True) -> Any:
-        """The body parsed as JSON whatever the Content-Type; 400 when missing or malformed."""
+    def json_body(self, required: bool = True) -> dict[str, Any]:
+        """The body parsed as a JSON object whatever the Content-Type; 400 when missing or
+        malformed. An absent optional body reads as `{}`."""
         raw = self.request.raw_body
         if not raw or not raw.strip():
             if required:
                 raise ValidationFailed.field("body", "Request body must be a JSON object")
-            return None
+            return {}
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise ValidationFailed.field("body", "Request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed.field("body", "Request body must be a JSON object")
+        return data
 
     def body(self, model: type[M], required: bool = True) -> M:
         """Parse and validate the JSON body into `model`."""

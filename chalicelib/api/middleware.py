@@ -49,10 +49,11 @@ DOCS_CSP = (
 def normalise(response: Response) -> Response:
     """Rewrite Chalice's own `{"Code", "Message"}` errors (405, 415, 500...) into the envelope."""
     body = response.body
-    if response.status_code < 400 or not isinstance(body, dict) or "error" in body:
+    native = isinstance(body, dict) and "Code" in body and set(body) <= {"Code", "Message"}
+    if response.status_code < 400 or not native:
         return response
     code, fixed_message = _NATIVE_CODES.get(response.status_code, ("INTERNAL_ERROR", None))
-    message = fixed_message or str(body.get("Message") or body.get("message") or "Request failed")
+    message = fixed_message or str(body.get("Message") or "Request failed")
     response.body = {"error": {"code": code, "message": message, "details": None}}
     response.headers["Content-Type"] = "application/json"
     return response

@@ -37,7 +37,7 @@ class Out(BaseModel):
     @model_serializer(mode="wrap")
     def _keep_always(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
         data = handler(self)
-        if isinstance(data, dict):
+        if isinstance(data, dict) and info.by_alias:
             for name in self.always:
                 data.setdefault(name, None)
         return data

@@ -238,7 +238,10 @@ def bind(settings: Settings) -> None:
     comes from AWS_ENDPOINT_URL_DYNAMODB (moto locally, nothing on AWS).
     """
     for model, suffix in TABLES.values():
-        model.Meta.table_name = f"{settings.table_prefix}-{suffix}"
+        name = f"{settings.table_prefix}-{suffix}"
+        if (model.Meta.table_name, model.Meta.region) == (name, settings.region):
+            continue  # keep the cached connection: building a botocore client costs ~0.1 s
+        model.Meta.table_name = name
         model.Meta.region = settings.region
         model._connection = None
         for index in _indexes(model):
