@@ -3,10 +3,19 @@ chalicelib/services, decisions in chalicelib/domain."""
 
 from chalice.app import Chalice
 
-from chalicelib.api import accounts, controls, endpoints, jobs, middleware, observe, system
+from chalicelib.api import (
+    accounts,
+    controls,
+    dashboard,
+    endpoints,
+    jobs,
+    middleware,
+    observe,
+    system,
+)
 
 app = Chalice(app_name="cronpilot")
 
-for router in (system, jobs, endpoints, controls, observe, accounts):
+for router in (system, jobs, endpoints, controls, observe, accounts, dashboard):
     app.register_blueprint(router.api.blueprint)
 middleware.register(app)

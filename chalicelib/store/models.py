@@ -13,7 +13,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.settings import Settings
@@ -143,10 +148,26 @@ class RunsById(GlobalSecondaryIndex["RunItem"]):
     run_id = UnicodeAttribute(hash_key=True, attr_name="runId")
 
 
+# What dashboards and metering read; response bodies stay out of the index.
+RUN_SUMMARY_ATTRIBUTES = [
+    "jobId",
+    "status",
+    "finishedAt",
+    "attempt",
+    "source",
+    "durationMs",
+    "statusCode",
+    "errorKind",
+    "expiresAt",
+]
+
+
 class RunsByTenant(GlobalSecondaryIndex["RunItem"]):
+    """Runs of a tenant by start time, without bodies (summary attributes only)."""
+
     class Meta:
         index_name = "byTenant"
-        projection = AllProjection()
+        projection = IncludeProjection(RUN_SUMMARY_ATTRIBUTES)
 
     tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
     started_at = NumberAttribute(range_key=True, attr_name="startedAt")
