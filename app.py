@@ -14,7 +14,9 @@ from chalicelib.api import (
     system,
 )
 
-app = Chalice(app_name="cronpilot")
+# configure_logs=False: Chalice would otherwise pin the "cronpilot" logger to ERROR without
+# propagation, silencing every cronpilot.* warning.
+app = Chalice(app_name="cronpilot", configure_logs=False)
 
 for router in (system, jobs, endpoints, controls, observe, accounts, dashboard):
     app.register_blueprint(router.api.blueprint)

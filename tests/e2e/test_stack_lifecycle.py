@@ -1,0 +1,229 @@
+"""The local stack over real HTTP: banner, error envelopes, keep-alive, restarts, clean stops."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import (
+    API_KEY,
+    HOST,
+    ROOT,
+    Stack,
+    clean_env,
+    free_port,
+    pid_alive,
+    port_bindable,
+    wait_until,
+)
+
+Launch = Callable[..., Stack]
+
+
+def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+# --- one shared stack -------------------------------------------------------------------
+
+
+def test_banner_has_base_url_and_a_working_curl_line(stack: Stack) -> None:
+    wait_until(lambda: "Press Ctrl-C" in stack.stdout(), 10, "the banner")
+    banner = stack.stdout()
+    assert f"http://127.0.0.1:{stack.port}/api" in banner
+    line = next(x.strip() for x in banner.splitlines() if x.strip().startswith("curl "))
+    assert line == f'curl -H "x-api-key: {API_KEY}" http://127.0.0.1:{stack.port}/api/jobs'
+    done = subprocess.run(
+        [*shlex.split(line), "--silent", "--noproxy", "*", "--write-out", "\n%{http_code}"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    body, _, status = done.stdout.rpartition("\n")
+    assert status == "200", done.stdout + done.stderr
+    assert "jobs" in json.loads(body)
+
+
+def test_unknown_routes_are_404_envelopes(stack: Stack) -> None:
+    error = assert_envelope(stack.http.get("/nope"), 404, "NOT_FOUND")
+    assert "/api/nope" in error["message"]
+    assert_envelope(stack.http.get("/nope", headers=stack.headers()), 404, "NOT_FOUND")
+    assert_envelope(stack.http.post("/jobs/x/y/z", content=b"{}"), 404, "NOT_FOUND")
+    # Routes exist only under the stage prefix, as when deployed.
+    outside = httpx.get(f"{stack.root_url}/health", trust_env=False)
+    assert_envelope(outside, 404, "NOT_FOUND")
+
+
+def test_wrong_method_is_a_405_envelope(stack: Stack) -> None:
+    assert_envelope(stack.http.delete("/jobs", headers=stack.headers()), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_body_over_256_kb_is_a_413_envelope(stack: Stack) -> None:
+    body = json.dumps({"name": "x" * (300 * 1024)})
+    response = stack.http.post("/jobs", content=body, headers=stack.headers())
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    # The connection stays usable after the refused body.
+    assert stack.http.get("/health").status_code == 200
+
+
+def test_missing_or_wrong_key_is_a_401_envelope(stack: Stack) -> None:
+    assert_envelope(stack.http.get("/jobs"), 401, "UNAUTHORIZED")
+    wrong = stack.http.get("/jobs", headers={"x-api-key": "cp_not_a_key_0123456789"})
+    assert_envelope(wrong, 401, "UNAUTHORIZED")
+
+
+def test_keep_alive_across_head_and_chunked_requests(stack: Stack) -> None:
+    conn = http.client.HTTPConnection(HOST, stack.port, timeout=10)
+    try:
+        conn.request("GET", "/api/health")
+        first = conn.getresponse()
+        assert first.status == 200
+        first.read()
+        sock = conn.sock
+        # HEAD gets headers only; a stray body would corrupt the next response.
+        conn.request("HEAD", "/api/jobs", headers={"x-api-key": API_KEY})
+        head = conn.getresponse()
+        assert head.read() == b""
+        conn.request("GET", "/api/jobs", headers={"x-api-key": API_KEY})
+        jobs = conn.getresponse()
+        assert jobs.status == 200
+        assert "jobs" in json.loads(jobs.read())
+        # A chunked body (chalice.local alone reads Content-Length bodies only).
+        chunks = iter([b'{"name": ', b'"Chunked"}'])
+        headers = {"x-api-key": API_KEY, "content-type": "application/json"}
+        conn.request("POST", "/api/jobs", body=chunks, headers=headers, encode_chunked=True)
+        created = conn.getresponse()
+        assert created.status == 201
+        assert json.loads(created.read())["name"] == "Chunked"
+        conn.request("GET", "/api/health")
+        last = conn.getresponse()
+        assert last.status == 200
+        last.read()
+        assert conn.sock is sock, "the connection was not kept alive"
+    finally:
+        conn.close()
+
+
+def test_concurrent_clients_while_a_connection_idles(stack: Stack) -> None:
+    idle = socket.create_connection((HOST, stack.port), timeout=10)
+    try:
+        # A client that connected and sends nothing must not block the others.
+        def fetch(_: int) -> int:
+            with httpx.Client(trust_env=False, timeout=10) as client:
+                url = f"{stack.base_url}/jobs"
+                return client.get(url, headers=stack.headers()).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(fetch, range(16)))
+        assert statuses == [200] * 16
+    finally:
+        idle.close()
+
+
+def test_changes_reach_the_state_file_within_seconds(stack: Stack) -> None:
+    # Saved while running, not only at shutdown: a crash loses at most the last seconds.
+    job = stack.post_json("/jobs", {"name": "Saved while running"})
+    assert job.status_code == 201, job.text
+    state = stack.home / "dynamodb-cronpilot-local.json"
+    wait_until(
+        lambda: state.exists() and job.json()["id"] in state.read_text(),
+        5,
+        "the new job in the state file (saved about every second)",
+    )
+
+
+# --- stacks of their own ----------------------------------------------------------------
+
+
+def test_restarts_keep_data_keys_and_leave_nothing_behind(launch: Launch) -> None:
+    # One chain of three starts on the same state folder (starts are the slow part).
+    # 1. Given key: create a job and an endpoint, then Ctrl-C.
+    first = launch()
+    job = first.post_json("/jobs", {"name": "Survives restarts"})
+    assert job.status_code == 201, job.text
+    job_id = job.json()["id"]
+    endpoint = first.post_json(
+        f"/jobs/{job_id}/endpoints",
+        {"name": "Ping", "url": "https://api.example.com/ping", "baselineIntervalMs": 60000},
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    endpoint_id = endpoint.json()["id"]
+    admin_token = (first.home / "admin-token").read_text().strip()
+
+    assert first.store_pid is not None and pid_alive(first.store_pid)
+    assert first.stop(signal.SIGINT) == 0, first.stderr()
+    assert not pid_alive(first.store_pid), "the store process outlived the stack"
+    assert port_bindable(first.port), "the API port is still taken"
+    state = first.home / "dynamodb-cronpilot-local.json"
+    assert state.stat().st_mode & 0o777 == 0o600
+
+    # 2. Same folder and port, no key given: data is back, a key is minted and shown, the
+    #    earlier key still works. Then SIGKILL: no chance to clean up, so the kernel's
+    #    parent-death signal must make the store save and exit on its own.
+    second = launch(first.home, port=first.port, api_key=None)
+    minted = second.saved_key()
+    assert minted != API_KEY and len(minted) >= 20
+    wait_until(lambda: "Press Ctrl-C" in second.stdout(), 10, "the banner")
+    assert f'curl -H "x-api-key: {minted}"' in second.stdout()
+    again = second.http.get(f"/jobs/{job_id}", headers=second.headers(API_KEY))
+    assert again.status_code == 200, again.text
+    assert again.json()["name"] == "Survives restarts"
+    later = second.http.post("/jobs", content=b'{"name": "Kept"}', headers=second.headers())
+    assert later.status_code == 201, later.text
+    assert second.store_pid is not None
+    second.stop(signal.SIGKILL)
+    wait_until(lambda: not pid_alive(second.store_pid or 0), 15, "the orphaned store to exit")
+
+    # 3. Everything is still there, the minted key is the same, and SIGTERM exits 0.
+    third = launch(first.home, api_key=None)
+    assert third.saved_key() == minted
+    for key in (minted, API_KEY):
+        jobs = third.http.get("/jobs", headers=third.headers(key))
+        assert jobs.status_code == 200, jobs.text
+        assert sorted(j["name"] for j in jobs.json()["jobs"]) == ["Kept", "Survives restarts"]
+    listed = third.http.get(f"/jobs/{job_id}/endpoints", headers=third.headers())
+    assert [e["id"] for e in listed.json()["endpoints"]] == [endpoint_id]
+    assert (third.home / "admin-token").read_text().strip() == admin_token
+    tenants = third.http.get("/admin/tenants", headers={"x-admin-token": admin_token})
+    assert tenants.status_code == 200, tenants.text
+    assert third.store_pid is not None
+    assert third.stop(signal.SIGTERM) == 0, third.stderr()
+    assert not pid_alive(third.store_pid)
+
+
+def test_a_taken_port_fails_fast_with_a_clear_message(tmp_path: Any) -> None:
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((HOST, port))
+        taken.listen(1)
+        done = subprocess.run(
+            [sys.executable, "-m", "chalicelib.local"],
+            cwd=ROOT,
+            env=clean_env(CRONPILOT_PORT=str(port), CRONPILOT_HOME=str(tmp_path / "home")),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"port {port}" in done.stderr and "in use" in done.stderr
