@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from chalicelib.clock import Clock, SystemClock
+from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
 from chalicelib.engine.scheduling import Scheduling
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
+from chalicelib.store.cache import TtlCache
 from chalicelib.store.endpoints import EndpointRepo
 from chalicelib.store.jobs import JobRepo
 from chalicelib.store.runs import RunRepo
@@ -33,9 +36,11 @@ class Deps:
     sessions: SessionRepo = field(default_factory=SessionRepo)
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
     scheduling: Scheduling = field(init=False)
+    auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
 
     def __post_init__(self) -> None:
         models.bind(self.settings)
+        self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
         self.scheduling = Scheduling(self.endpoints, self.clock, self.settings.due_shards)
 
 

@@ -46,6 +46,7 @@ class Settings:
     admin_token: str | None = None
     retention_days: int = 30
     max_body_bytes: int = 256 * 1024
+    auth_cache_seconds: int = 5
     ai_configured: bool = False
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
@@ -72,6 +73,7 @@ class Settings:
             due_shards=shards,
             admin_token=e.get("CRONPILOT_ADMIN_TOKEN") or None,
             retention_days=_int(e, "CRONPILOT_RETENTION_DAYS", 30),
+            auth_cache_seconds=_int(e, "CRONPILOT_AUTH_CACHE_SECONDS", 5),
             ai_configured=bool(e.get("OPENAI_API_KEY")),
             tenant_defaults=defaults,
         )

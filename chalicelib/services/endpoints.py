@@ -49,11 +49,7 @@ def get_job_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) 
 def live_endpoint_count(deps: Deps, tenant: Tenant) -> int:
     """Endpoints that count toward the limit: not archived, and their job not archived."""
     archived_jobs = {j.id for j in deps.jobs.list(tenant.id) if j.status == "archived"}
-    return sum(
-        1
-        for e in deps.endpoints.list_by_tenant(tenant.id)
-        if e.archived_at is None and e.job_id not in archived_jobs
-    )
+    return deps.endpoints.count_live(tenant.id, archived_jobs)
 
 
 def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCreate) -> Endpoint:

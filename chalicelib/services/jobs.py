@@ -38,7 +38,7 @@ def create_job(deps: Deps, tenant: Tenant, request: JobCreate) -> Job:
 def list_jobs(deps: Deps, tenant: Tenant, status: JobStatus | None) -> list[tuple[Job, int]]:
     """Jobs with their endpoint counts (archived endpoints included), oldest first."""
     jobs = [j for j in deps.jobs.list(tenant.id) if status is None or j.status == status]
-    counts = Counter(e.job_id for e in deps.endpoints.list_by_tenant(tenant.id))
+    counts = Counter(job_id for job_id, _ in deps.endpoints.memberships(tenant.id))
     jobs.sort(key=lambda j: (j.created_at, j.id))
     return [(job, counts.get(job.id, 0)) for job in jobs]
 

@@ -40,8 +40,12 @@ class RunRepo:
         if status is not None:
             condition = condition & (RunItem.status == status)
         total = RunItem.count(endpoint_id, filter_condition=condition)
+        # Ask for one page of the size needed: every item the store returns costs time.
         query = RunItem.query(
-            endpoint_id, filter_condition=condition, scan_index_forward=False, page_size=100
+            endpoint_id,
+            filter_condition=condition,
+            scan_index_forward=False,
+            page_size=min(100, offset + limit),
         )
         runs: list[Run] = []
         for index, item in enumerate(query):

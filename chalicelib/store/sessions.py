@@ -37,7 +37,12 @@ class SessionRepo:
     ) -> tuple[list[AnalysisSession], int]:
         condition = _live(now)
         total = SessionItem.count(endpoint_id, filter_condition=condition)
-        query = SessionItem.query(endpoint_id, filter_condition=condition, scan_index_forward=False)
+        query = SessionItem.query(
+            endpoint_id,
+            filter_condition=condition,
+            scan_index_forward=False,
+            page_size=min(100, offset + limit),
+        )
         sessions: list[AnalysisSession] = []
         for index, item in enumerate(query):
             if index < offset:

@@ -16,7 +16,12 @@ import pytest
 from chalicelib.clock import ManualClock
 from chalicelib.infra import provision
 from chalicelib.local import persistence
-from chalicelib.local.store_server import Saver, WriteGate, table_names
+from chalicelib.local.store_server import (
+    Saver,
+    WriteGate,
+    disable_instance_tracking,
+    table_names,
+)
 from chalicelib.store.models import TABLES
 
 STACK = "cp-persist"
@@ -194,6 +199,29 @@ def test_write_gate_counts_dynamodb_writes_only() -> None:
     assert seen == [True, True, True, False, False, False]
 
 
+def test_write_gate_sends_hot_services_straight_to_their_backend() -> None:
+    served: list[str] = []
+
+    def backend(name: str) -> Any:
+        def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+            served.append(name)
+            return [b""]
+
+        return app
+
+    gate = WriteGate(backend("dispatcher"), dynamodb=backend("dynamodb"), sqs=backend("sqs"))
+    for target in (
+        "DynamoDB_20120810.GetItem",
+        "DynamoDB_20120810.PutItem",
+        "AmazonSQS.ReceiveMessage",
+        "CloudFormation.CreateStack",
+        None,
+    ):
+        _call(gate, target)
+    assert served == ["dynamodb", "dynamodb", "sqs", "dispatcher", "dispatcher"]
+    assert gate.writes == 1
+
+
 def test_saver_writes_only_after_writes(tables: dict[str, str], ddb: Any, tmp_path: Path) -> None:
     gate = WriteGate(lambda environ, start: [b""])
     path = tmp_path / "state.json"
@@ -242,3 +270,18 @@ def test_an_unreadable_file_is_an_error_not_an_empty_start(tmp_path: Path) -> No
 
     with pytest.raises(OSError):
         persistence.load(path, ManualClock(NOW))
+
+
+def test_store_does_not_keep_every_queried_item(
+    ddb: Any, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.dynamo_type import Item
+
+    monkeypatch.setattr(BaseModel, "__new__", BaseModel.__new__)  # restored after the test
+    disable_instance_tracking()
+    put_tenant(ddb, tables, "acme")
+    before = len(Item.instances_tracked)  # type: ignore[attr-defined]
+    for _ in range(20):
+        ddb.scan(TableName=tables["tenants"])
+    assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
