@@ -31,6 +31,9 @@ class _Base(Model):
         max_retry_attempts = 3
         connect_timeout_seconds = 5
         read_timeout_seconds = 10
+        # botocore's default pool of 10 made concurrent requests open and drop connections
+        # (the local server handles 16+ at once; so does a Lambda executor's thread pool).
+        max_pool_connections = 64
 
 
 class TenantItem(_Base):
