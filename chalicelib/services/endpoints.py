@@ -46,12 +46,6 @@ def get_job_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) 
     return endpoint
 
 
-def live_endpoint_count(deps: Deps, tenant: Tenant) -> int:
-    """Endpoints that count toward the limit: not archived, and their job not archived."""
-    archived_jobs = {j.id for j in deps.jobs.list(tenant.id) if j.status == "archived"}
-    return deps.endpoints.count_live(tenant.id, archived_jobs)
-
-
 def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCreate) -> Endpoint:
     """Validate against the tenant's limits, then save with the governor's first slot."""
     job = get_job(deps, tenant, job_id)
@@ -59,10 +53,6 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         raise Conflict("Job is archived; endpoints cannot be added to it")
     check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
     limit = tenant.limits.max_endpoints
-    if live_endpoint_count(deps, tenant) >= limit:
-        raise ValidationFailed.field(
-            "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
-        )
     now = deps.clock.now()
     draft = Endpoint(
         tenant_id=tenant.id,
@@ -86,7 +76,15 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         created_at=now,
         updated_at=now,
     )
-    return deps.scheduling.create(draft, job_active=job.schedulable)
+    if not deps.tenants.reserve_endpoint(tenant.id, limit):
+        raise ValidationFailed.field(
+            "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
+        )
+    try:
+        return deps.scheduling.create(draft, job_active=job.schedulable)
+    except BaseException:
+        deps.tenants.release_endpoints(tenant.id)
+        raise
 
 
 def list_endpoints(deps: Deps, tenant: Tenant, job_id: str) -> list[Endpoint]:
@@ -132,16 +130,26 @@ def update_endpoint(
 def archive_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> Endpoint:
     """Soft delete: never runs again, keeps its history; archiving twice is a no-op."""
     get_job_endpoint(deps, tenant, job_id, endpoint_id)
+    job = get_job(deps, tenant, job_id)
+    archived_now = False
 
     def apply(current: Endpoint, now: datetime) -> Change:
-        if current.archived_at is not None:
+        nonlocal archived_now  # the attempt that is finally written decides
+        archived_now = current.archived_at is None
+        if not archived_now:
             return current, Keep()
         return replace(current, archived_at=now, due_shard=None), Keep()
 
-    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+    endpoint = deps.scheduling.change(tenant.id, endpoint_id, apply)
+    if archived_now and job.status != "archived":
+        deps.tenants.release_endpoints(tenant.id)
+    return endpoint
 
 
 def delete_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> None:
     """Hard delete with its runs and sessions."""
     endpoint = get_job_endpoint(deps, tenant, job_id, endpoint_id)
+    job = get_job(deps, tenant, job_id)
     deps.endpoints.delete(endpoint)
+    if endpoint.archived_at is None and job.status != "archived":
+        deps.tenants.release_endpoints(tenant.id)

@@ -71,8 +71,13 @@ def _set_status(deps: Deps, tenant: Tenant, job_id: str, status: JobStatus) -> J
     )
     # Job status first, then the due index: an in-flight run re-reads the job and sees it.
     deps.jobs.save(updated)
-    endpoint_ids = [e.id for e in deps.endpoints.list_by_job(tenant.id, job_id)]
-    deps.scheduling.set_job_active(tenant.id, endpoint_ids, updated.schedulable)
+    endpoints = deps.endpoints.list_by_job(tenant.id, job_id)
+    deps.scheduling.set_job_active(tenant.id, [e.id for e in endpoints], updated.schedulable)
+    if status == "archived":
+        # An archived job's endpoints no longer count toward the tenant's limit.
+        deps.tenants.release_endpoints(
+            tenant.id, sum(1 for e in endpoints if e.archived_at is None)
+        )
     return updated
 
 

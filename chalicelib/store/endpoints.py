@@ -37,18 +37,6 @@ class EndpointRepo:
     def list_by_tenant(self, tenant_id: str) -> list[Endpoint]:
         return [to_entity(i) for i in EndpointItem.query(tenant_id)]
 
-    def count_live(self, tenant_id: str, archived_job_ids: set[str]) -> int:
-        """Endpoints not archived and not in an archived job, counted without reading them."""
-        not_archived = EndpointItem.archived_at.does_not_exist()
-        live = int(EndpointItem.count(tenant_id, filter_condition=not_archived))
-        for job_id in archived_job_ids:
-            live -= int(
-                EndpointItem.by_job.count(
-                    job_id, filter_condition=not_archived & (EndpointItem.tenant_id == tenant_id)
-                )
-            )
-        return live
-
     def memberships(self, tenant_id: str) -> list[tuple[str, bool]]:
         """(jobId, archived) of every endpoint of the tenant: what counts need, nothing more."""
         attributes = ["endpointId", "jobId", "archivedAt"]

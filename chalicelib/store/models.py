@@ -44,6 +44,9 @@ class TenantItem(_Base):
     name = UnicodeAttribute()
     created_at = NumberAttribute(attr_name="createdAt")
     limits = JSONAttribute()
+    # Endpoints that count toward maxEndpoints, kept with conditional updates so the limit
+    # holds under concurrent creates and checking it costs one write, not a count.
+    live_endpoints = NumberAttribute(default=0, attr_name="liveEndpoints")
 
 
 class ApiKeysByTenant(GlobalSecondaryIndex["ApiKeyItem"]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.entities import ApiKey, Tenant, TenantLimits
 from chalicelib.domain.errors import Conflict, NotFound
@@ -13,7 +13,7 @@ from chalicelib.store.codec import instant_or_none, ms_or_none
 from chalicelib.store.models import ApiKeyItem, TenantItem
 
 
-def _conditional_failed(exc: PutError) -> bool:
+def _conditional_failed(exc: PutError | UpdateError) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
@@ -42,6 +42,37 @@ class TenantRepo:
 
     def list(self) -> list[Tenant]:
         return sorted((_tenant(i) for i in TenantItem.scan()), key=lambda t: t.created_at)
+
+    def reserve_endpoint(self, tenant_id: str, limit: int) -> bool:
+        """Take one endpoint slot if fewer than `limit` are taken; False when full."""
+        item = TenantItem(tenant_id)
+        has_room = TenantItem.live_endpoints.does_not_exist() | (TenantItem.live_endpoints < limit)
+        try:
+            item.update(
+                actions=[TenantItem.live_endpoints.add(1)],
+                condition=TenantItem.tenant_id.exists() & has_room,
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release_endpoints(self, tenant_id: str, count: int = 1) -> None:
+        """Give back `count` endpoint slots (archived, deleted, or a create that failed)."""
+        if count <= 0:
+            return
+        TenantItem(tenant_id).update(
+            actions=[TenantItem.live_endpoints.add(-count)],
+            condition=TenantItem.tenant_id.exists(),
+        )
+
+    def live_endpoints(self, tenant_id: str) -> int:
+        try:
+            item = TenantItem.get(tenant_id, attributes_to_get=["liveEndpoints"])
+        except TenantItem.DoesNotExist:
+            return 0
+        return int(item.live_endpoints or 0)
 
 
 def _tenant(item: TenantItem) -> Tenant:

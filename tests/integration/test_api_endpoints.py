@@ -267,3 +267,48 @@ def test_endpoint_created_in_paused_job_is_not_due(
     ep = api.post(_path(job), ENDPOINT).body
     stored = deps.endpoints.get("acme", ep["id"])
     assert stored is not None and stored.due_shard is None
+
+
+def test_endpoint_slots_come_back_on_delete_and_job_archive(deps: Deps, api: Api) -> None:
+    key = new_tenant(deps, "slots", max_endpoints=2)
+    job = api.post("/api/jobs", {"name": "j"}, key=key).body
+    first = api.post(_path(job), ENDPOINT, key=key).body
+    api.post(_path(job), ENDPOINT, key=key)
+    assert api.post(_path(job), ENDPOINT, key=key).status == 400
+    assert api.delete(_path(job, first), key=key).status == 204
+    assert deps.tenants.live_endpoints("slots") == 1
+    assert api.post(_path(job), ENDPOINT, key=key).status == 201
+    api.delete(f"/api/jobs/{job['id']}", key=key)
+    assert deps.tenants.live_endpoints("slots") == 0
+    other = api.post("/api/jobs", {"name": "k"}, key=key).body
+    assert api.post(_path(other), ENDPOINT, key=key).status == 201
+    assert api.post(_path(other), ENDPOINT, key=key).status == 201
+    assert api.post(_path(other), ENDPOINT, key=key).status == 400
+
+
+def test_archiving_twice_or_deleting_an_archived_endpoint_frees_one_slot(
+    deps: Deps, api: Api
+) -> None:
+    key = new_tenant(deps, "slots", max_endpoints=5)
+    job = api.post("/api/jobs", {"name": "j"}, key=key).body
+    ep = api.post(_path(job), ENDPOINT, key=key).body
+    api.post(_path(job), ENDPOINT, key=key)
+    api.post(f"{_path(job, ep)}/archive", key=key)
+    api.post(f"{_path(job, ep)}/archive", key=key)
+    assert deps.tenants.live_endpoints("slots") == 1
+    api.delete(_path(job, ep), key=key)
+    assert deps.tenants.live_endpoints("slots") == 1
+
+
+def test_a_failed_create_gives_its_slot_back(
+    deps: Deps, api: Api, job: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("store down")
+
+    monkeypatch.setattr(deps.scheduling, "create", broken)
+    reply = api.post(_path(job), ENDPOINT)
+    assert reply.status == 500
+    assert reply.error["code"] == "INTERNAL_ERROR"
+    assert "store down" not in reply.error["message"]
+    assert deps.tenants.live_endpoints("acme") == 0
