@@ -18,16 +18,7 @@ ScheduleSource = Literal[
     "clamped-max",
     "paused",
 ]
-RunSource = Literal[
-    "baseline-interval",
-    "baseline-cron",
-    "ai-interval",
-    "ai-oneshot",
-    "clamped-min",
-    "clamped-max",
-    "paused",
-    "test",
-]
+RunSource = Literal[ScheduleSource, "test"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,35 +123,8 @@ class EndpointResponse(Out):
 
     @classmethod
     def of(cls, e: Endpoint) -> EndpointResponse:
-        return cls(
-            id=e.id,
-            job_id=e.job_id,
-            name=e.name,
-            description=e.description,
-            url=e.url,
-            method=e.method,
-            headers_json=e.headers_json,
-            body_json=e.body_json,
-            baseline_cron=e.baseline_cron,
-            baseline_interval_ms=e.baseline_interval_ms,
-            timezone=e.timezone,
-            min_interval_ms=e.min_interval_ms,
-            max_interval_ms=e.max_interval_ms,
-            timeout_ms=e.timeout_ms,
-            max_execution_time_ms=e.max_execution_time_ms,
-            max_response_size_kb=e.max_response_size_kb,
-            next_run_at=e.next_run_at,
-            last_run_at=e.last_run_at,
-            failure_count=e.failure_count,
-            paused_until=e.paused_until,
-            archived_at=e.archived_at,
-            ai_hint_interval_ms=e.ai_hint_interval_ms,
-            ai_hint_next_run_at=e.ai_hint_next_run_at,
-            ai_hint_expires_at=e.ai_hint_expires_at,
-            ai_hint_reason=e.ai_hint_reason,
-            created_at=e.created_at,
-            updated_at=e.updated_at,
-        )
+        # Every response field is an entity field of the same name; internals are not fields.
+        return cls(**{name: getattr(e, name) for name in cls.model_fields})
 
 
 class EndpointList(Out):

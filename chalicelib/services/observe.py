@@ -16,7 +16,8 @@ def list_runs(
     deps: Deps, tenant: Tenant, endpoint_id: str, query: RunsQuery
 ) -> tuple[list[Run], int]:
     get_endpoint(deps, tenant, endpoint_id)
-    return deps.runs.page(endpoint_id, deps.clock.now(), query.status, query.limit, query.offset)
+    now = deps.clock.now()
+    return deps.runs.page(tenant.id, endpoint_id, now, query.status, query.limit, query.offset)
 
 
 def get_run(deps: Deps, tenant: Tenant, run_id: str) -> tuple[Run, Endpoint]:
@@ -30,14 +31,16 @@ def get_run(deps: Deps, tenant: Tenant, run_id: str) -> tuple[Run, Endpoint]:
 def endpoint_health(deps: Deps, tenant: Tenant, endpoint_id: str, since_hours: int) -> Health:
     get_endpoint(deps, tenant, endpoint_id)
     now = deps.clock.now()
-    return summarize(deps.runs.since(endpoint_id, now - timedelta(hours=since_hours), now))
+    return summarize(
+        deps.runs.since(tenant.id, endpoint_id, now - timedelta(hours=since_hours), now)
+    )
 
 
 def list_sessions(
     deps: Deps, tenant: Tenant, endpoint_id: str, query: SessionsQuery
 ) -> tuple[list[AnalysisSession], int]:
     get_endpoint(deps, tenant, endpoint_id)
-    return deps.sessions.page(endpoint_id, deps.clock.now(), query.limit, query.offset)
+    return deps.sessions.page(tenant.id, endpoint_id, deps.clock.now(), query.limit, query.offset)
 
 
 def get_session(deps: Deps, tenant: Tenant, session_id: str) -> tuple[AnalysisSession, Endpoint]:

@@ -11,8 +11,10 @@ from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
 from chalicelib.store.models import RunItem
 
 
-def _live(now: datetime) -> Any:
-    return RunItem.expires_at.does_not_exist() | (RunItem.expires_at > now)
+def _visible(tenant_id: str, now: datetime) -> Any:
+    """The tenant's runs that have not expired (TTL deletion lags, and moto never deletes)."""
+    live = RunItem.expires_at.does_not_exist() | (RunItem.expires_at > now)
+    return (RunItem.tenant_id == tenant_id) & live
 
 
 class RunRepo:
@@ -33,10 +35,16 @@ class RunRepo:
         return run
 
     def page(
-        self, endpoint_id: str, now: datetime, status: str | None, limit: int, offset: int
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        now: datetime,
+        status: str | None,
+        limit: int,
+        offset: int,
     ) -> tuple[list[Run], int]:
         """Newest first; the count of all matches comes with the page."""
-        condition = _live(now)
+        condition = _visible(tenant_id, now)
         if status is not None:
             condition = condition & (RunItem.status == status)
         total = RunItem.count(endpoint_id, filter_condition=condition)
@@ -56,12 +64,12 @@ class RunRepo:
                 break
         return runs, int(total)
 
-    def since(self, endpoint_id: str, since: datetime, now: datetime) -> list[Run]:
+    def since(self, tenant_id: str, endpoint_id: str, since: datetime, now: datetime) -> list[Run]:
         """Runs started at or after `since`, newest first."""
         query = RunItem.query(
             endpoint_id,
             RunItem.run_id >= run_id_floor(since),
-            filter_condition=_live(now),
+            filter_condition=_visible(tenant_id, now),
             scan_index_forward=False,
         )
         return [to_entity(i) for i in query]
@@ -73,7 +81,7 @@ class RunRepo:
         query = RunItem.by_tenant.query(
             tenant_id,
             RunItem.started_at.between(to_ms(start), to_ms(end)),
-            filter_condition=_live(now),
+            filter_condition=_visible(tenant_id, now),
         )
         return [to_entity(i) for i in query]
 

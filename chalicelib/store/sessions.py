@@ -11,8 +11,10 @@ from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
 from chalicelib.store.models import SessionItem
 
 
-def _live(now: datetime) -> Any:
-    return SessionItem.expires_at.does_not_exist() | (SessionItem.expires_at > now)
+def _visible(tenant_id: str, now: datetime) -> Any:
+    """The tenant's sessions that have not expired."""
+    live = SessionItem.expires_at.does_not_exist() | (SessionItem.expires_at > now)
+    return (SessionItem.tenant_id == tenant_id) & live
 
 
 class SessionRepo:
@@ -33,9 +35,9 @@ class SessionRepo:
         return session
 
     def page(
-        self, endpoint_id: str, now: datetime, limit: int, offset: int
+        self, tenant_id: str, endpoint_id: str, now: datetime, limit: int, offset: int
     ) -> tuple[list[AnalysisSession], int]:
-        condition = _live(now)
+        condition = _visible(tenant_id, now)
         total = SessionItem.count(endpoint_id, filter_condition=condition)
         query = SessionItem.query(
             endpoint_id,
@@ -58,7 +60,7 @@ class SessionRepo:
         query = SessionItem.by_tenant.query(
             tenant_id,
             SessionItem.analyzed_at.between(to_ms(start), to_ms(end)),
-            filter_condition=_live(now),
+            filter_condition=_visible(tenant_id, now),
         )
         return [to_entity(i) for i in query]
 

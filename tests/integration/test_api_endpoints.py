@@ -241,7 +241,7 @@ def test_delete_cascades_runs(
     assert api.get(f"/api/endpoints/{endpoint['id']}/runs").body["total"] == 1
     assert api.delete(_path(job, endpoint)).status == 204
     assert api.get(_path(job, endpoint)).status == 404
-    assert list(deps.runs.since(endpoint["id"], T0 - timedelta(days=1), T0)) == []
+    assert list(deps.runs.since("acme", endpoint["id"], T0 - timedelta(days=1), T0)) == []
 
 
 def test_job_pause_and_resume_move_endpoints_out_of_and_into_due_index(

@@ -160,3 +160,16 @@ def test_session_detail_both_spellings(
     assert body["analyzedAt"] == body["createdAt"] == "2025-01-01T00:01:00.000Z"
     assert body["tokenUsage"] == 1200 and body["durationMs"] == 900
     assert api.get(f"/api/{route}/session_missing").status == 404
+
+
+def test_run_and_session_reads_are_scoped_by_tenant(
+    deps: Deps, endpoint: dict[str, Any], runs: list[Run], clock: ManualClock
+) -> None:
+    now = clock.now()
+    assert deps.runs.page("acme", endpoint["id"], now, None, 20, 0)[1] == 5
+    assert deps.runs.page("intruder", endpoint["id"], now, None, 20, 0) == ([], 0)
+    assert deps.runs.since("intruder", endpoint["id"], T0, now) == []
+    assert deps.runs.get("intruder", runs[0].id, now) is None
+    deps.sessions.put(_session(endpoint, 1))
+    assert deps.sessions.page("intruder", endpoint["id"], now, 10, 0) == ([], 0)
+    assert deps.sessions.page("acme", endpoint["id"], now, 10, 0)[1] == 1
