@@ -11,6 +11,7 @@ from chalicelib.api import (
     jobs,
     middleware,
     observe,
+    signing_keys,
     system,
 )
 
@@ -18,6 +19,6 @@ from chalicelib.api import (
 # propagation, silencing every cronpilot.* warning.
 app = Chalice(app_name="cronpilot", configure_logs=False)
 
-for router in (system, jobs, endpoints, controls, observe, accounts, dashboard):
+for router in (system, jobs, endpoints, controls, observe, accounts, dashboard, signing_keys):
     app.register_blueprint(router.api.blueprint)
 middleware.register(app)

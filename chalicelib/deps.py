@@ -21,6 +21,7 @@ from chalicelib.store.endpoints import EndpointRepo
 from chalicelib.store.jobs import JobRepo
 from chalicelib.store.runs import RunRepo
 from chalicelib.store.sessions import SessionRepo
+from chalicelib.store.signing_keys import SigningKeyRepo
 from chalicelib.store.tenants import ApiKeyRepo, TenantRepo
 
 
@@ -30,6 +31,7 @@ class Deps:
     clock: Clock
     tenants: TenantRepo = field(default_factory=TenantRepo)
     keys: ApiKeyRepo = field(default_factory=ApiKeyRepo)
+    signing_keys: SigningKeyRepo = field(default_factory=SigningKeyRepo)
     jobs: JobRepo = field(default_factory=JobRepo)
     endpoints: EndpointRepo = field(default_factory=EndpointRepo)
     runs: RunRepo = field(default_factory=RunRepo)

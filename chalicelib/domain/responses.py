@@ -24,6 +24,7 @@ from chalicelib.domain.entities import (
     Run,
     Tenant,
 )
+from chalicelib.domain.signing import SigningKey
 from chalicelib.domain.timeutil import iso
 
 Iso = Annotated[datetime, PlainSerializer(iso, return_type=str)]
@@ -306,6 +307,39 @@ class ApiKeyCreated(ApiKeyResponse):
 
 class ApiKeyList(Out):
     api_keys: list[ApiKeyResponse]
+
+
+class SigningKeyInfo(Out):
+    has_key: bool
+    key_prefix: str | None = Field(None, description="`sk_` + the first 8 hex characters")
+    created_at: Iso | None = None
+    rotated_at: Iso | None = Field(None, description="Null until the key is rotated")
+
+    always = ("keyPrefix", "createdAt", "rotatedAt")
+
+    @classmethod
+    def of(cls, key: SigningKey | None) -> SigningKeyInfo:
+        """What may be shown about a tenant's key: never the key itself."""
+        if key is None:
+            return cls(has_key=False)
+        return cls(
+            has_key=True,
+            key_prefix=key.key_prefix,
+            created_at=key.created_at,
+            rotated_at=key.rotated_at,
+        )
+
+
+class SigningKeyCreated(Out):
+    raw_key: str = Field(
+        description="The secret, 64 lowercase hex characters; only create and rotate return it"
+    )
+    key_prefix: str
+
+    @classmethod
+    def of(cls, key: SigningKey) -> SigningKeyCreated:
+        """The answer to create and rotate, the only ones that reveal the raw key."""
+        return cls(raw_key=key.key_hex, key_prefix=key.key_prefix)
 
 
 class TenantLimitsOut(Out):

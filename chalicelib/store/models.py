@@ -73,6 +73,19 @@ class ApiKeyItem(_Base):
     by_tenant = ApiKeysByTenant()
 
 
+class SigningKeyItem(_Base):
+    """One outbound signing key per tenant. The raw key is stored: signing needs it."""
+
+    class Meta(_Base.Meta):
+        table_name = "signing-keys"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    key_hex = UnicodeAttribute(attr_name="keyHex")
+    key_prefix = UnicodeAttribute(attr_name="keyPrefix")
+    created_at = NumberAttribute(attr_name="createdAt")
+    rotated_at = NumberAttribute(null=True, attr_name="rotatedAt")
+
+
 class JobItem(_Base):
     class Meta(_Base.Meta):
         table_name = "jobs"
@@ -251,6 +264,7 @@ class SessionItem(_Base):
 TABLES: dict[str, tuple[type[Model], str]] = {
     "TenantsTable": (TenantItem, "tenants"),
     "ApiKeysTable": (ApiKeyItem, "api-keys"),
+    "SigningKeysTable": (SigningKeyItem, "signing-keys"),
     "JobsTable": (JobItem, "jobs"),
     "EndpointsTable": (EndpointItem, "endpoints"),
     "RunsTable": (RunItem, "runs"),
