@@ -47,6 +47,7 @@ class Settings:
     retention_days: int = 30
     max_body_bytes: int = 256 * 1024
     auth_cache_seconds: int = 5
+    allow_private_targets: bool = False
     ai_configured: bool = False
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
@@ -74,6 +75,7 @@ class Settings:
             admin_token=e.get("CRONPILOT_ADMIN_TOKEN") or None,
             retention_days=_int(e, "CRONPILOT_RETENTION_DAYS", 30),
             auth_cache_seconds=_int(e, "CRONPILOT_AUTH_CACHE_SECONDS", 5),
+            allow_private_targets=_bool(e, "CRONPILOT_ALLOW_PRIVATE_TARGETS", False),
             ai_configured=bool(e.get("OPENAI_API_KEY")),
             tenant_defaults=defaults,
         )

@@ -12,6 +12,7 @@ from chalicelib.domain.entities import Endpoint, Tenant
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
 from chalicelib.engine.scheduling import Change, Keep, Replan
+from chalicelib.engine.urlguard import UrlNotAllowed, static_check
 from chalicelib.services.jobs import get_job
 
 SCHEDULE_FIELDS = frozenset(
@@ -28,6 +29,16 @@ def check_interval_floor(tenant: Tenant, value: int | None, field: str, what: st
             f"{what} too short: this tenant requires at least {floor}ms "
             f"({floor / 1000:g}s) between runs",
         )
+
+
+def check_target(deps: Deps, url: str | None) -> None:
+    """Refuse at save time what the executor would refuse (no DNS here: that is per call)."""
+    if url is None:
+        return
+    try:
+        static_check(url, allow_private=deps.settings.allow_private_targets)
+    except UrlNotAllowed as exc:
+        raise ValidationFailed.field("url", str(exc)) from None
 
 
 def get_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
@@ -52,6 +63,7 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
     if job.status == "archived":
         raise Conflict("Job is archived; endpoints cannot be added to it")
     check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
+    check_target(deps, request.url)
     limit = tenant.limits.max_endpoints
     now = deps.clock.now()
     draft = Endpoint(
@@ -116,6 +128,7 @@ def update_endpoint(
     get_job_endpoint(deps, tenant, job_id, endpoint_id)
     changes = request.changes()
     check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
+    check_target(deps, request.url)
 
     def apply(current: Endpoint, now: datetime) -> Change:
         if current.archived_at is not None:

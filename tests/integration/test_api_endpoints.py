@@ -135,6 +135,14 @@ CREATE_REJECTIONS: list[tuple[dict[str, Any], str]] = [
     ({"url": "https://example.com:99999/"}, "url"),
     ({"url": "https://exa mple.com/"}, "url"),
     ({"url": "https://e.com/" + "a" * 2100}, "url"),
+    ({"url": "http://localhost:8080/health"}, "url"),
+    ({"url": "http://127.0.0.1/"}, "url"),
+    ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),
+    ({"url": "http://2130706433/"}, "url"),
+    ({"url": "http://0x7f.1/"}, "url"),
+    ({"url": "http://10.0.0.5/"}, "url"),
+    ({"url": "http://[::ffff:127.0.0.1]/"}, "url"),
+    ({"url": "http://user@127.0.0.1/"}, "url"),
     ({"method": "TRACE"}, "method"),
     ({"method": 1}, "method"),
     ({"headersJson": {"X-A": 1}}, "headersJson"),
@@ -193,7 +201,6 @@ def test_create_rejections_name_the_field_and_change_nothing(
         {"maxResponseSizeKb": 10000},
         {"minIntervalMs": 1000, "maxIntervalMs": 1000},
         {"name": "n" * 255, "description": "d" * 2000},
-        {"url": "http://localhost:8080/health"},
         {"unknownField": "ignored"},
     ],
 )
@@ -312,3 +319,25 @@ def test_a_failed_create_gives_its_slot_back(
     assert reply.error["code"] == "INTERNAL_ERROR"
     assert "store down" not in reply.error["message"]
     assert deps.tenants.live_endpoints("acme") == 0
+
+
+def test_private_targets_are_allowed_only_by_the_setting(
+    deps: Deps, api: Api, job: dict[str, Any]
+) -> None:
+    from dataclasses import replace as dc_replace
+
+    local = {**ENDPOINT, "url": "http://127.0.0.1:9000/health"}
+    refused = api.post(_path(job), local)
+    assert refused.status == 400
+    assert "URL not allowed" in refused.error["details"][0]["message"]
+    deps.settings = dc_replace(deps.settings, allow_private_targets=True)
+    assert api.post(_path(job), local).status == 201
+    metadata = {**ENDPOINT, "url": "http://169.254.169.254/latest/meta-data/"}
+    assert api.post(_path(job), metadata).status == 400
+
+
+def test_patch_checks_the_new_url(api: Api, job: dict[str, Any], endpoint: dict[str, Any]) -> None:
+    before = snapshot()
+    reply = api.patch(_path(job, endpoint), {"url": "http://192.168.1.10/"})
+    assert reply.status == 400 and reply.error["details"][0]["field"] == "url"
+    assert snapshot() == before
