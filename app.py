@@ -8,6 +8,7 @@ from chalicelib.api import (
     controls,
     dashboard,
     endpoints,
+    execution,
     jobs,
     middleware,
     observe,
@@ -19,6 +20,16 @@ from chalicelib.api import (
 # propagation, silencing every cronpilot.* warning.
 app = Chalice(app_name="cronpilot", configure_logs=False)
 
-for router in (system, jobs, endpoints, controls, observe, accounts, dashboard, signing_keys):
+for router in (
+    system,
+    jobs,
+    endpoints,
+    execution,
+    controls,
+    observe,
+    accounts,
+    dashboard,
+    signing_keys,
+):
     app.register_blueprint(router.api.blueprint)
 middleware.register(app)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
+from chalicelib.engine.caller import Caller
 from chalicelib.engine.scheduling import Scheduling
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
@@ -39,10 +40,16 @@ class Deps:
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
+    caller: Caller = field(init=False)
 
     def __post_init__(self) -> None:
         models.bind(self.settings)
         self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
+        # One caller (one connection pool) per process, reused by every execution.
+        self.caller = Caller(
+            allow_private=self.settings.allow_private_targets,
+            now_s=lambda: self.clock.now().timestamp(),
+        )
         self.scheduling = Scheduling(self.endpoints, self.clock, self.settings.due_shards)
 
 

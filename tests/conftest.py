@@ -39,6 +39,7 @@ from chalicelib import deps as deps_module  # noqa: E402
 from chalicelib.clock import ManualClock  # noqa: E402
 from chalicelib.deps import Deps  # noqa: E402
 from chalicelib.domain.schemas import TenantCreate, TenantLimitsInput  # noqa: E402
+from chalicelib.engine.caller import Caller  # noqa: E402
 from chalicelib.infra import provision  # noqa: E402
 from chalicelib.services.accounts import create_tenant  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
@@ -46,6 +47,11 @@ from chalicelib.store.models import TABLES  # noqa: E402
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 STACK = "cp-test"
+
+
+def no_dns(host: str, port: int) -> list[str]:
+    """The resolver of every test: real DNS is never asked."""
+    raise OSError(f"no DNS in tests ({host})")
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +81,8 @@ def clock() -> ManualClock:
 def deps(aws: None, clock: ManualClock) -> Iterator[Deps]:
     """Fresh dependencies on empty tables, driven by the manual clock."""
     d = Deps(settings=Settings.from_env(), clock=clock)
+    # Tests never resolve real names: a name without an entry fails like a DNS error.
+    d.caller = Caller(allow_private=False, now_s=lambda: clock.now().timestamp(), resolver=no_dns)
     deps_module.use(d)
     yield d
     _wipe()

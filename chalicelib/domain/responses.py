@@ -389,3 +389,20 @@ class ServiceHealth(Out):
     db: Literal["connected", "disconnected"]
     ai: Literal["configured", "not_configured"]
     timestamp: Iso
+
+
+class TestRunResult(Out):
+    """What `POST /endpoints/{id}/test` answers (the run is also stored, source `test`)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    run_id: str
+    status: Literal["success", "failed"]
+    duration_ms: int
+    status_code: int | None = None
+    response_body: Any = None
+    response_truncated: bool = False
+    error_message: str | None = None
+    error_kind: str | None = None
+
+    always = ("responseBody",)
