@@ -112,6 +112,7 @@ class Endpoint:
     ai_hint_reason: str | None = None
     # Internal, never exposed: claim lock, optimistic-concurrency version, due-index shard.
     locked_until: datetime | None = None
+    lock_token: str | None = None
     version: int = 0
     due_shard: str | None = None
 

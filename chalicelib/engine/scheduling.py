@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.clock import Clock
+from chalicelib.domain.afterrun import settle
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.governor import nudge_target, plan_next_run
@@ -60,7 +61,16 @@ class RunAt:
     when: datetime
 
 
-Timing = Keep | Replan | Nudge | RunAt
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """nextRunAt as a finished run computed it (domain/afterrun.py)."""
+
+
+class LockLost(Exception):
+    """The run's claim expired and another execution took the endpoint over."""
+
+
+Timing = Keep | Replan | Nudge | RunAt | Settled
 Change = tuple[Endpoint, Timing]
 
 
@@ -121,6 +131,24 @@ class Scheduling:
                 self._sink.scheduled(saved)
             return saved
         raise Conflict("Endpoint is being changed concurrently; retry the request")
+
+    def finish_run(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        token: str,
+        started: datetime,
+        succeeded: bool,
+    ) -> Endpoint:
+        """Record a finished run on its endpoint and plan the next slot from fresh state;
+        LockLost when this execution no longer holds the claim."""
+
+        def apply(current: Endpoint, now: datetime) -> Change:
+            if current.lock_token != token:
+                raise LockLost(endpoint_id)
+            return settle(current, started, now, succeeded), Settled()
+
+        return self.change(tenant_id, endpoint_id, apply)
 
     def set_job_active(self, tenant_id: str, endpoint_ids: list[str], active: bool) -> None:
         """Join or leave the due index with the job: a paused or archived job's endpoints never

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, cast
 
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.domain.entities import Endpoint, HttpMethod
 from chalicelib.domain.timeutil import from_ms, to_ms
@@ -69,6 +70,46 @@ class EndpointRepo:
                 for child in model.query(endpoint.id, attributes_to_get=_key_attrs(model)):
                     batch.delete(child)
 
+    def claim(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        slot: datetime,
+        now: datetime,
+        lock_until: datetime,
+        token: str,
+    ) -> Endpoint | None:
+        """Take the slot: one conditional write that succeeds only while the slot is still the
+        endpoint's next run, no live lock is held, it is in the due index (not archived, job
+        active) and not paused. Returns the claimed endpoint, or None when the claim lost."""
+        e = EndpointItem
+        now_ms = to_ms(now)
+        condition = (
+            (e.next_run_at == to_ms(slot))
+            & e.due_shard.exists()
+            & e.archived_at.does_not_exist()
+            & (e.locked_until.does_not_exist() | (e.locked_until <= now_ms))
+            & (e.paused_until.does_not_exist() | (e.paused_until <= now_ms))
+        )
+        actions = [
+            e.locked_until.set(to_ms(lock_until)),
+            e.lock_token.set(token),
+            e.version.add(1),  # API writers holding the old version must re-read
+        ]
+        try:
+            data = e._get_connection().update_item(
+                tenant_id,
+                endpoint_id,
+                actions=actions,
+                condition=condition,
+                return_values="ALL_NEW",
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return to_entity(e.from_raw_data(data["Attributes"]))
+
     def due(self, shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
         """Endpoints in `shard` whose nextRunAt <= until_ms, earliest first."""
         query = EndpointItem.by_due.query(
@@ -114,6 +155,7 @@ def to_item(e: Endpoint) -> EndpointItem:
         ai_hint_expires_at=ms_or_none(e.ai_hint_expires_at),
         ai_hint_reason=e.ai_hint_reason,
         locked_until=ms_or_none(e.locked_until),
+        lock_token=e.lock_token,
         due_shard=e.due_shard,
         created_at=to_ms(e.created_at),
         updated_at=to_ms(e.updated_at),
@@ -152,6 +194,7 @@ def to_entity(i: EndpointItem) -> Endpoint:
         ai_hint_expires_at=instant_or_none(i.ai_hint_expires_at),
         ai_hint_reason=i.ai_hint_reason,
         locked_until=instant_or_none(i.locked_until),
+        lock_token=i.lock_token,
         due_shard=i.due_shard,
         created_at=from_ms(int(i.created_at)),
         updated_at=from_ms(int(i.updated_at)),

@@ -151,6 +151,7 @@ class EndpointItem(_Base):
     ai_hint_expires_at = NumberAttribute(null=True, attr_name="aiHintExpiresAt")
     ai_hint_reason = UnicodeAttribute(null=True, attr_name="aiHintReason")
     locked_until = NumberAttribute(null=True, attr_name="lockedUntil")
+    lock_token = UnicodeAttribute(null=True, attr_name="lockToken")
     due_shard = UnicodeAttribute(null=True, attr_name="dueShard")
     created_at = NumberAttribute(attr_name="createdAt")
     updated_at = NumberAttribute(attr_name="updatedAt")

@@ -1,0 +1,176 @@
+"""The executor core: claim, record, call, settle. In-process moto and a stub caller; the
+queue-driven and concurrent cases run on the local stack."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.clock import ManualClock
+from chalicelib.deps import Deps
+from chalicelib.domain.entities import Endpoint
+from chalicelib.engine.caller import CallRequest, CallResult
+from chalicelib.engine.execute import Executor, Slot
+from tests.conftest import T0, Api
+
+
+class StubCaller:
+    """Answers each call with the next scripted result; can act during the call."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.results: list[CallResult] = []
+        self.during: Any = None
+        self.calls: list[CallRequest] = []
+        self.duration = timedelta(milliseconds=200)
+
+    def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
+        self.calls.append(request)
+        if self.during is not None:
+            self.during()
+        self.clock.advance(self.duration)
+        return self.results.pop(0) if self.results else CallResult("success", 200, 200, {"ok": 1})
+
+
+@pytest.fixture
+def stub(deps: Deps, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> StubCaller:
+    caller = StubCaller(clock)
+    monkeypatch.setattr(deps, "caller", caller)
+    return caller
+
+
+def _ep(deps: Deps, endpoint: dict[str, Any]) -> Endpoint:
+    found = deps.endpoints.get("acme", endpoint["id"])
+    assert found is not None
+    return found
+
+
+def _due(deps: Deps, endpoint: dict[str, Any], clock: ManualClock) -> Slot:
+    """Move the clock to the endpoint's slot and return it."""
+    ep = _ep(deps, endpoint)
+    if ep.next_run_at > clock.now():
+        clock.set(ep.next_run_at)
+    return Slot("acme", ep.id, ep.next_run_at)
+
+
+def test_a_slot_runs_once_and_plans_the_next(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.status == "success"
+    assert run.source == "baseline-interval" and run.attempt == 1 and run.slot_at == slot.at
+    assert run.response_body == {"ok": 1} and run.duration_ms == 200
+    ep = _ep(deps, endpoint)
+    assert ep.last_run_at == slot.at
+    assert ep.next_run_at == slot.at + timedelta(minutes=1)
+    assert ep.locked_until is None and ep.lock_token is None and ep.failure_count == 0
+    assert Executor(deps).run_slot(slot) is None  # the duplicate message loses the claim
+    assert deps.runs.page("acme", ep.id, clock.now(), None, 20, 0)[1] == 1
+
+
+def test_stale_and_early_duplicates_are_dropped(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    stale = Slot("acme", slot.endpoint_id, slot.at - timedelta(minutes=1))
+    assert Executor(deps).run_slot(stale) is None
+    assert stub.calls == []
+
+
+@pytest.mark.parametrize("how", ["pause", "archive", "job-pause", "delete"])
+def test_in_flight_message_is_dropped_when_endpoint_stops(
+    deps: Deps,
+    api: Api,
+    job: dict[str, Any],
+    endpoint: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+    how: str,
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    path = f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}"
+    if how == "pause":
+        api.post(f"/api/endpoints/{endpoint['id']}/pause", {"pausedUntil": "2030-01-01T00:00:00Z"})
+    elif how == "archive":
+        api.post(path + "/archive")
+    elif how == "job-pause":
+        api.post(f"/api/jobs/{job['id']}/pause")
+    else:
+        api.delete(path)
+    assert Executor(deps).run_slot(slot) is None
+    assert stub.calls == []
+
+
+def test_failures_back_off_and_success_resets(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    executor = Executor(deps)
+    gaps = []
+    for _ in range(3):
+        stub.results = [
+            CallResult("failed", 50, 500, None, error_message="HTTP 500", error_kind="http_status")
+        ]
+        slot = _due(deps, endpoint, clock)
+        run = executor.run_slot(slot)
+        assert run is not None and run.status == "failed" and run.error_kind == "http_status"
+        gaps.append(_ep(deps, endpoint).next_run_at - slot.at)
+    assert gaps == [timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=8)]
+    assert _ep(deps, endpoint).failure_count == 3
+    slot = _due(deps, endpoint, clock)
+    run = executor.run_slot(slot)
+    assert run is not None and run.attempt == 4
+    ep = _ep(deps, endpoint)
+    assert ep.failure_count == 0 and ep.next_run_at - slot.at == timedelta(minutes=1)
+
+
+def test_a_hint_written_during_the_call_is_honoured(
+    deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    stub.during = lambda: api.post(
+        f"/api/endpoints/{endpoint['id']}/hints/interval", {"intervalMs": 10000}
+    )
+    Executor(deps).run_slot(slot)
+    assert _ep(deps, endpoint).next_run_at == slot.at + timedelta(seconds=10)
+
+
+def test_a_one_shot_runs_once(
+    deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    api.post(f"/api/endpoints/{endpoint['id']}/hints/oneshot", {"nextRunInMs": 5000})
+    slot = _due(deps, endpoint, clock)
+    assert slot.at == T0 + timedelta(seconds=5)
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.source == "ai-oneshot"
+    ep = _ep(deps, endpoint)
+    assert ep.ai_hint_next_run_at is None and ep.ai_hint_expires_at is not None
+    assert ep.next_run_at == slot.at + timedelta(minutes=1)  # not again a second later
+
+
+def test_a_slow_run_is_followed_by_the_rest_of_its_interval(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    stub.duration = timedelta(seconds=75)
+    slot = _due(deps, endpoint, clock)
+    Executor(deps).run_slot(slot)
+    assert _ep(deps, endpoint).next_run_at == slot.at + timedelta(seconds=75 + 60)
+
+
+def test_an_executor_that_lost_its_lock_leaves_the_schedule_alone(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    slot = _due(deps, endpoint, clock)
+
+    def steal() -> None:  # the claim expired and another execution took the endpoint
+        ep = _ep(deps, endpoint)
+        deps.endpoints.save(replace(ep, lock_token="someone-else"))
+
+    stub.during = steal
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.status == "success"
+    ep = _ep(deps, endpoint)
+    assert ep.lock_token == "someone-else" and ep.last_run_at is None
