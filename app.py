@@ -1,7 +1,9 @@
 """Cronpilot's Chalice app: wiring only. Route logic lives in chalicelib/api, use cases in
 chalicelib/services, decisions in chalicelib/domain."""
 
-from chalice.app import Chalice
+from typing import Any
+
+from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
 from chalicelib.api import (
     accounts,
@@ -15,6 +17,8 @@ from chalicelib.api import (
     signing_keys,
     system,
 )
+from chalicelib.engine import handlers
+from chalicelib.settings import get_settings
 
 # configure_logs=False: Chalice would otherwise pin the "cronpilot" logger to ERROR without
 # propagation, silencing every cronpilot.* warning.
@@ -33,3 +37,15 @@ for router in (
 ):
     app.register_blueprint(router.api.blueprint)
 middleware.register(app)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="dispatch")
+def dispatch(event: CloudWatchEvent) -> dict[str, Any]:
+    """Put due slots in flight and sweep zombies (locally every CRONPILOT_DISPATCH_PERIOD_S)."""
+    return handlers.on_dispatch_tick()
+
+
+@app.on_sqs_message(queue=get_settings().runs_queue_name, batch_size=10, name="execute")
+def execute(event: SQSEvent) -> dict[str, Any]:
+    """Execute the slots of one batch, concurrently."""
+    return handlers.on_runs_batch(event.to_dict())

@@ -107,6 +107,7 @@ def start_stack(home: Path) -> Stack:
         CRONPILOT_HOME=str(home),
         CRONPILOT_API_KEY=API_KEY,
         CRONPILOT_ADMIN_TOKEN=ADMIN_TOKEN,
+        CRONPILOT_OFFLINE="true",
         PYTHONUNBUFFERED="1",
     )
     out = (home / "stack.out").open("wb")

@@ -14,6 +14,7 @@ from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
 from chalicelib.engine.caller import Caller
+from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
 from chalicelib.engine.scheduling import Scheduling
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
@@ -41,6 +42,7 @@ class Deps:
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
+    queue: SlotQueue | None = None
 
     def __post_init__(self) -> None:
         models.bind(self.settings)
@@ -49,8 +51,26 @@ class Deps:
         self.caller = Caller(
             allow_private=self.settings.allow_private_targets,
             now_s=lambda: self.clock.now().timestamp(),
+            resolver=refuse_dns if self.settings.offline else None,
         )
-        self.scheduling = Scheduling(self.endpoints, self.clock, self.settings.due_shards)
+        self.scheduling = Scheduling(
+            self.endpoints,
+            self.clock,
+            self.settings.due_shards,
+            queue=self.queue,
+            lookahead=timedelta(seconds=self.settings.dispatch_lookahead_s),
+        )
+
+    def require_queue(self) -> SlotQueue:
+        """The runs queue; the process-wide dependencies always have one."""
+        if self.queue is None:
+            raise RuntimeError("no runs queue configured")
+        return self.queue
+
+
+def refuse_dns(host: str, port: int) -> list[str]:
+    """Offline mode (CRONPILOT_OFFLINE): names are never looked up; IP literals still work."""
+    raise OSError(f"offline mode: {host} is not looked up")
 
 
 _current: Deps | None = None
@@ -63,7 +83,12 @@ def get() -> Deps:
     if _current is None:
         with _lock:
             if _current is None:
-                _current = Deps(settings=get_settings(), clock=SystemClock())
+                settings = get_settings()
+                _current = Deps(
+                    settings=settings,
+                    clock=SystemClock(),
+                    queue=SqsSlotQueue(settings.runs_queue_name, settings.region),
+                )
     return _current
 
 

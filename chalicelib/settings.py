@@ -48,8 +48,21 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     auth_cache_seconds: int = 5
     allow_private_targets: bool = False
+    dispatch_period_s: int = 60
+    offline: bool = False
     ai_configured: bool = False
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
+
+    @property
+    def runs_queue_name(self) -> str:
+        """The SQS queue of scheduled slots (infra/resources.json: `${AWS::StackName}-runs`)."""
+        return f"{self.table_prefix}-runs"
+
+    @property
+    def dispatch_lookahead_s(self) -> int:
+        """How far ahead the dispatcher and the scheduler put slots in flight: one dispatcher
+        period plus a margin, so no slot falls between two ticks (SQS delays cap it at 900)."""
+        return min(self.dispatch_period_s + 15, 900)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -64,6 +77,8 @@ class Settings:
         )
         if defaults.min_interval_ms < 1000:
             raise ValueError("CRONPILOT_DEFAULT_MIN_INTERVAL_MS must be at least 1000")
+        if not 1 <= _int(e, "CRONPILOT_DISPATCH_PERIOD_S", 60) <= 600:
+            raise ValueError("CRONPILOT_DISPATCH_PERIOD_S must be between 1 and 600")
         shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
         if not 1 <= shards <= 64:
             raise ValueError("CRONPILOT_DUE_SHARDS must be between 1 and 64")
@@ -76,6 +91,8 @@ class Settings:
             retention_days=_int(e, "CRONPILOT_RETENTION_DAYS", 30),
             auth_cache_seconds=_int(e, "CRONPILOT_AUTH_CACHE_SECONDS", 5),
             allow_private_targets=_bool(e, "CRONPILOT_ALLOW_PRIVATE_TARGETS", False),
+            dispatch_period_s=_int(e, "CRONPILOT_DISPATCH_PERIOD_S", 60),
+            offline=_bool(e, "CRONPILOT_OFFLINE", False),
             ai_configured=bool(e.get("OPENAI_API_KEY")),
             tenant_defaults=defaults,
         )

@@ -113,6 +113,8 @@ class Endpoint:
     # Internal, never exposed: claim lock, optimistic-concurrency version, due-index shard.
     locked_until: datetime | None = None
     lock_token: str | None = None
+    enqueued_slot: datetime | None = None
+    enqueued_at: datetime | None = None
     version: int = 0
     due_shard: str | None = None
 
@@ -145,6 +147,7 @@ class Run:
     response_body: Any = None
     response_truncated: bool = False
     slot_at: datetime | None = None
+    deadline_at: datetime | None = None
     expires_at: datetime | None = None
 
 

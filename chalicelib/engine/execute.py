@@ -11,59 +11,34 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.capture import storable
-from chalicelib.domain.entities import Endpoint, Run
+from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.entities import Run
 from chalicelib.domain.governor import plan_next_run
-from chalicelib.engine.caller import DEFAULT_TIMEOUT_MS, MIN_TIMEOUT_MS
+from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
 from chalicelib.services.execution import call_request
 
 log = logging.getLogger("cronpilot.engine")
-
-# Time past the request timeout before a claim counts as abandoned (zombie).
-LOCK_MARGIN = timedelta(seconds=30)
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One scheduled execution: what a runs-queue message carries."""
-
-    tenant_id: str
-    endpoint_id: str
-    at: datetime
-
-
-def lock_duration(endpoint: Endpoint) -> timedelta:
-    """How long a claim holds: the request timeout (or maxExecutionTimeMs) plus a margin."""
-    timeout_ms = max(endpoint.timeout_ms or DEFAULT_TIMEOUT_MS, MIN_TIMEOUT_MS)
-    longest = max(timeout_ms, endpoint.max_execution_time_ms or 0)
-    return timedelta(milliseconds=longest) + LOCK_MARGIN
 
 
 class Executor:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    def run_slot(self, slot: Slot) -> Run | None:
+    def run_slot(self, slot: QueuedSlot) -> Run | None:
         """Execute `slot` if this call wins its claim; the finished run, or None when dropped."""
         d = self._deps
         started = d.clock.now()
-        current = d.endpoints.get(slot.tenant_id, slot.endpoint_id)
-        if current is None:
-            return None
         token = secrets.token_hex(12)
+        lock_until = started + timedelta(milliseconds=slot.lock_ms)
         claimed = d.endpoints.claim(
-            slot.tenant_id,
-            slot.endpoint_id,
-            slot.at,
-            started,
-            started + lock_duration(current),
-            token,
+            slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, token
         )
         if claimed is None:
             return None
@@ -77,6 +52,7 @@ class Executor:
             attempt=claimed.failure_count + 1,
             source=plan_next_run(started, claimed).source,
             slot_at=slot.at,
+            deadline_at=started + lock_duration(claimed),
             expires_at=started + timedelta(days=d.settings.retention_days),
         )
         d.runs.put(run)

@@ -2,8 +2,8 @@
 
 Every change that can move an endpoint's next run (create, update, hint, pause, resume, job
 pause/resume/archive, endpoint archive, run finished) goes through `Scheduling`, which applies
-the governor, writes with optimistic concurrency, and tells the slot sink about the new slot so a
-later layer can put it in flight.
+the governor, writes with optimistic concurrency, and puts a slot that falls inside the
+dispatcher's lookahead in flight on the runs queue at once (marked in the same write).
 """
 
 from __future__ import annotations
@@ -11,30 +11,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
 
 from chalicelib.clock import Clock
 from chalicelib.domain.afterrun import settle
+from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.governor import nudge_target, plan_next_run
+from chalicelib.engine.queue import QueuedSlot, SlotQueue
 from chalicelib.store.endpoints import EndpointRepo, StaleWrite
 
 MAX_ATTEMPTS = 5
-
-
-class SlotSink(Protocol):
-    """Told about every endpoint whose slot or due-index membership was just written."""
-
-    def scheduled(self, endpoint: Endpoint) -> None: ...
-
-
-class NoSink:
-    """Default sink: the dispatcher finds the slot through the due index."""
-
-    def scheduled(self, endpoint: Endpoint) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +70,18 @@ def due_shard(endpoint_id: str, shards: int) -> str:
 
 class Scheduling:
     def __init__(
-        self, repo: EndpointRepo, clock: Clock, shards: int, sink: SlotSink | None = None
+        self,
+        repo: EndpointRepo,
+        clock: Clock,
+        shards: int,
+        queue: SlotQueue | None = None,
+        lookahead: timedelta = timedelta(seconds=75),
     ) -> None:
         self._repo = repo
         self._clock = clock
         self._shards = shards
-        self._sink: SlotSink = sink or NoSink()
-
-    def set_sink(self, sink: SlotSink) -> None:
-        """Install the layer that puts near slots in flight (the engine does this at start-up)."""
-        self._sink = sink
+        self._queue = queue
+        self._lookahead = lookahead
 
     def create(self, draft: Endpoint, job_active: bool) -> Endpoint:
         """Save a new endpoint with its first slot from the governor."""
@@ -105,9 +95,7 @@ class Scheduling:
             updated_at=now,
             version=0,
         )
-        saved = self._repo.save(endpoint)
-        self._sink.scheduled(saved)
-        return saved
+        return self._write(endpoint, now)
 
     def change(
         self, tenant_id: str, endpoint_id: str, apply: Callable[[Endpoint, datetime], Change]
@@ -124,13 +112,40 @@ class Scheduling:
             updated, timing = apply(current, now)
             updated = replace(updated, next_run_at=self._time(now, updated, timing), updated_at=now)
             try:
-                saved = self._repo.save(updated)
+                return self._write(updated, now)
             except StaleWrite:
                 continue
-            if (saved.next_run_at, saved.due_shard) != (current.next_run_at, current.due_shard):
-                self._sink.scheduled(saved)
-            return saved
         raise Conflict("Endpoint is being changed concurrently; retry the request")
+
+    def _write(self, endpoint: Endpoint, now: datetime) -> Endpoint:
+        """Save; when the next slot is near, mark it in flight in the same write and send it.
+
+        A slot not sent here (far away, locked by a run that will settle it, or the send
+        failed) is found by the dispatcher through the due index.
+        """
+        send = self._should_send(endpoint, now)
+        if send:
+            endpoint = replace(endpoint, enqueued_slot=endpoint.next_run_at, enqueued_at=now)
+        saved = self._repo.save(endpoint)
+        if send and self._queue is not None:
+            slot = QueuedSlot(
+                saved.tenant_id,
+                saved.id,
+                saved.next_run_at,
+                int(lock_duration(saved) / timedelta(milliseconds=1)),
+            )
+            self._queue.send([slot], now)
+        return saved
+
+    def _should_send(self, endpoint: Endpoint, now: datetime) -> bool:
+        return (
+            self._queue is not None
+            and endpoint.due_shard is not None
+            and not endpoint.paused_at(now)
+            and (endpoint.locked_until is None or endpoint.locked_until <= now)
+            and endpoint.next_run_at <= now + self._lookahead
+            and endpoint.enqueued_slot != endpoint.next_run_at
+        )
 
     def finish_run(
         self,

@@ -16,7 +16,7 @@ def main() -> int:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    for noisy in ("botocore", "boto3", "urllib3", "pynamodb"):
+    for noisy in ("botocore", "boto3", "urllib3", "pynamodb", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         options = LocalOptions.from_env(os.environ, Path.cwd())

@@ -297,6 +297,7 @@ class EventSources:
         sqs: Any,
         context_factory: ContextFactory = default_context,
         period_override_s: float | None = None,
+        periods_s: dict[str, float] | None = None,
     ) -> None:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -305,7 +306,11 @@ class EventSources:
         for source in app.event_sources:
             handler: Handler = app.handler_map[source.name]
             if isinstance(source, ScheduledEventConfig):
-                period = period_override_s or schedule_period_s(source.schedule_expression)
+                period = (
+                    period_override_s
+                    or (periods_s or {}).get(source.name)
+                    or schedule_period_s(source.schedule_expression)
+                )
                 if period is None:
                     log.warning(
                         "%s runs on a cron schedule; locally it fires every %.0f s "

@@ -204,6 +204,8 @@ class LocalStack:
             sqs=boto3.client("sqs", region_name=self.options.region),
             context_factory=context,
             period_override_s=self.options.schedule_period_s,
+            # The dispatcher's local period is a setting of its own (its lookahead follows it).
+            periods_s={"dispatch": float(deps.get().settings.dispatch_period_s)},
         )
         events.start()
         if events.timers or events.pollers:

@@ -110,6 +110,24 @@ class EndpointRepo:
             raise
         return to_entity(e.from_raw_data(data["Attributes"]))
 
+    def mark_enqueued(
+        self, tenant_id: str, endpoint_id: str, slot: datetime, now: datetime
+    ) -> bool:
+        """Record that `slot` is in flight, if it is still the next run; False otherwise."""
+        e = EndpointItem
+        try:
+            e._get_connection().update_item(
+                tenant_id,
+                endpoint_id,
+                actions=[e.enqueued_slot.set(to_ms(slot)), e.enqueued_at.set(to_ms(now))],
+                condition=e.next_run_at == to_ms(slot),
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
     def due(self, shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
         """Endpoints in `shard` whose nextRunAt <= until_ms, earliest first."""
         query = EndpointItem.by_due.query(
@@ -156,6 +174,8 @@ def to_item(e: Endpoint) -> EndpointItem:
         ai_hint_reason=e.ai_hint_reason,
         locked_until=ms_or_none(e.locked_until),
         lock_token=e.lock_token,
+        enqueued_slot=ms_or_none(e.enqueued_slot),
+        enqueued_at=ms_or_none(e.enqueued_at),
         due_shard=e.due_shard,
         created_at=to_ms(e.created_at),
         updated_at=to_ms(e.updated_at),
@@ -195,6 +215,8 @@ def to_entity(i: EndpointItem) -> Endpoint:
         ai_hint_reason=i.ai_hint_reason,
         locked_until=instant_or_none(i.locked_until),
         lock_token=i.lock_token,
+        enqueued_slot=instant_or_none(i.enqueued_slot),
+        enqueued_at=instant_or_none(i.enqueued_at),
         due_shard=i.due_shard,
         created_at=from_ms(int(i.created_at)),
         updated_at=from_ms(int(i.updated_at)),

@@ -152,6 +152,8 @@ class EndpointItem(_Base):
     ai_hint_reason = UnicodeAttribute(null=True, attr_name="aiHintReason")
     locked_until = NumberAttribute(null=True, attr_name="lockedUntil")
     lock_token = UnicodeAttribute(null=True, attr_name="lockToken")
+    enqueued_slot = NumberAttribute(null=True, attr_name="enqueuedSlot")
+    enqueued_at = NumberAttribute(null=True, attr_name="enqueuedAt")
     due_shard = UnicodeAttribute(null=True, attr_name="dueShard")
     created_at = NumberAttribute(attr_name="createdAt")
     updated_at = NumberAttribute(attr_name="updatedAt")
@@ -193,6 +195,18 @@ class RunsByTenant(GlobalSecondaryIndex["RunItem"]):
     started_at = NumberAttribute(range_key=True, attr_name="startedAt")
 
 
+class RunsRunning(GlobalSecondaryIndex["RunItem"]):
+    """Sparse: only runs still `running` carry `runningShard`; the zombie sweep reads it by
+    the deadline after which the run counts as abandoned."""
+
+    class Meta:
+        index_name = "byRunning"
+        projection = KeysOnlyProjection()
+
+    running_shard = UnicodeAttribute(hash_key=True, attr_name="runningShard")
+    deadline_at = NumberAttribute(range_key=True, attr_name="deadlineAt")
+
+
 class RunItem(_Base):
     class Meta(_Base.Meta):
         table_name = "runs"
@@ -213,9 +227,12 @@ class RunItem(_Base):
     response_body = JSONAttribute(null=True, attr_name="responseBody")
     response_truncated = BooleanAttribute(default=False, attr_name="responseTruncated")
     slot_at = NumberAttribute(null=True, attr_name="slotAt")
+    running_shard = UnicodeAttribute(null=True, attr_name="runningShard")
+    deadline_at = NumberAttribute(null=True, attr_name="deadlineAt")
     expires_at = TTLAttribute(null=True, attr_name="expiresAt")
     by_id = RunsById()
     by_tenant = RunsByTenant()
+    by_running = RunsRunning()
 
 
 class SessionsById(GlobalSecondaryIndex["SessionItem"]):

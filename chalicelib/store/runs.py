@@ -74,6 +74,19 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
+    def overdue(self, now: datetime, limit: int = 100) -> list[Run]:
+        """Runs still `running` past their deadline (zombies), oldest deadline first."""
+        keys = RunItem.by_running.query(
+            RUNNING_SHARD, RunItem.deadline_at <= to_ms(now), limit=limit
+        )
+        found = []
+        for key in keys:
+            try:
+                found.append(to_entity(RunItem.get(key.endpoint_id, key.run_id)))
+            except RunItem.DoesNotExist:
+                continue
+        return [r for r in found if r.status == "running"]
+
     def for_tenant(
         self, tenant_id: str, start: datetime, end: datetime, now: datetime
     ) -> list[Run]:
@@ -84,6 +97,9 @@ class RunRepo:
             filter_condition=_visible(tenant_id, now),
         )
         return [to_entity(i) for i in query]
+
+
+RUNNING_SHARD = "running"
 
 
 def run_id_floor(instant: datetime) -> str:
@@ -113,6 +129,8 @@ def to_item(r: Run) -> RunItem:
         response_body=r.response_body,
         response_truncated=r.response_truncated,
         slot_at=ms_or_none(r.slot_at),
+        running_shard=RUNNING_SHARD if r.status == "running" else None,
+        deadline_at=ms_or_none(r.deadline_at) if r.status == "running" else None,
         expires_at=r.expires_at,
     )
 
@@ -135,5 +153,6 @@ def to_entity(i: RunItem) -> Run:
         response_body=i.response_body,
         response_truncated=bool(i.response_truncated),
         slot_at=instant_or_none(i.slot_at),
+        deadline_at=instant_or_none(i.deadline_at),
         expires_at=i.expires_at,
     )

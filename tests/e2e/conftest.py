@@ -166,7 +166,13 @@ def start_stack(
     """Start a stack and return once GET /api/health answers 200."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    overrides = {"CRONPILOT_PORT": str(port), "CRONPILOT_HOME": str(home), **env}
+    # Offline: the stack executes what the tests schedule, and must not look names up in DNS.
+    overrides = {
+        "CRONPILOT_PORT": str(port),
+        "CRONPILOT_HOME": str(home),
+        "CRONPILOT_OFFLINE": "true",
+        **env,
+    }
     if api_key is not None:
         overrides["CRONPILOT_API_KEY"] = api_key
     stdout_path = home.parent / f"{home.name}-{port}.out"

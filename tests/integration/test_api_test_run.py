@@ -118,3 +118,18 @@ def test_storable_cuts_what_would_not_fit_an_item() -> None:
     big, cut = storable({"blob": "x" * (MAX_STORED_BODY_BYTES + 10)})
     assert cut is True and isinstance(big, str)
     assert len(big.encode()) <= MAX_STORED_BODY_BYTES
+
+
+def test_offline_mode_never_looks_names_up(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from chalicelib.deps import Deps as DepsClass
+    from chalicelib.engine.caller import CallRequest
+
+    def no_lookup(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("DNS was asked in offline mode")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    offline = DepsClass(settings=replace(deps.settings, offline=True), clock=deps.clock)
+    result = offline.caller.call(CallRequest(url="https://api.example.com/health"))
+    assert result.status == "failed" and result.error_kind == "dns"

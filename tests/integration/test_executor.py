@@ -11,9 +11,11 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
+from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.engine.caller import CallRequest, CallResult
-from chalicelib.engine.execute import Executor, Slot
+from chalicelib.engine.execute import Executor
+from chalicelib.engine.queue import QueuedSlot as Slot
 from tests.conftest import T0, Api
 
 
@@ -53,7 +55,7 @@ def _due(deps: Deps, endpoint: dict[str, Any], clock: ManualClock) -> Slot:
     ep = _ep(deps, endpoint)
     if ep.next_run_at > clock.now():
         clock.set(ep.next_run_at)
-    return Slot("acme", ep.id, ep.next_run_at)
+    return Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
 
 
 def test_a_slot_runs_once_and_plans_the_next(
@@ -76,7 +78,7 @@ def test_stale_and_early_duplicates_are_dropped(
     deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
 ) -> None:
     slot = _due(deps, endpoint, clock)
-    stale = Slot("acme", slot.endpoint_id, slot.at - timedelta(minutes=1))
+    stale = Slot("acme", slot.endpoint_id, slot.at - timedelta(minutes=1), slot.lock_ms)
     assert Executor(deps).run_slot(stale) is None
     assert stub.calls == []
 

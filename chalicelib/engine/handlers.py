@@ -1,0 +1,49 @@
+"""The event handlers' bodies: what the dispatcher schedule and the runs queue invoke."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from chalicelib import deps as deps_module
+from chalicelib.engine.dispatch import dispatch
+from chalicelib.engine.execute import Executor
+from chalicelib.engine.queue import QueuedSlot
+
+log = logging.getLogger("cronpilot.engine")
+MAX_PARALLEL = 10
+
+
+def on_dispatch_tick() -> dict[str, Any]:
+    """Run one dispatcher tick with the process's dependencies."""
+    d = deps_module.get()
+    return asdict(dispatch(d, d.require_queue(), d.clock.now()))
+
+
+def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """Execute a batch of slot messages concurrently, so one slow endpoint never delays the
+    others. Endpoint failures are run results; only an infrastructure error marks a message
+    failed for retry (the claim makes a retry harmless). A malformed message is dropped."""
+    records = event.get("Records") or []
+    executor = Executor(deps_module.get())
+
+    def handle(record: dict[str, Any]) -> str | None:
+        try:
+            slot = QueuedSlot.decode(record.get("body") or "")
+        except ValueError:
+            log.error("dropping malformed slot message %s", record.get("messageId"))
+            return None
+        try:
+            executor.run_slot(slot)
+        except Exception:
+            log.exception("slot %s of %s failed; will retry", slot.at, slot.endpoint_id)
+            return str(record.get("messageId"))
+        return None
+
+    if not records:
+        return {"batchItemFailures": []}
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(records))) as pool:
+        failed = [m for m in pool.map(handle, records) if m is not None]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
