@@ -42,11 +42,13 @@ class Deps:
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
+    signing_cache: TtlCache[str] = field(init=False)
     queue: SlotQueue | None = None
 
     def __post_init__(self) -> None:
         models.bind(self.settings)
         self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
+        self.signing_cache = TtlCache(timedelta(seconds=30))
         # One caller (one connection pool) per process, reused by every execution.
         self.caller = Caller(
             allow_private=self.settings.allow_private_targets,

@@ -23,6 +23,7 @@ from chalicelib.domain.governor import plan_next_run
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
 from chalicelib.services.execution import call_request
+from chalicelib.services.signing_keys import key_for_execution
 
 log = logging.getLogger("cronpilot.engine")
 
@@ -56,8 +57,7 @@ class Executor:
             expires_at=started + timedelta(days=d.settings.retention_days),
         )
         d.runs.put(run)
-        key = d.signing_keys.get(claimed.tenant_id)
-        result = d.caller.call(call_request(claimed), key.key_hex if key else None)
+        result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
         body, truncated = storable(result.response_body, result.truncated)
         finished = replace(
             run,

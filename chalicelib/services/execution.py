@@ -11,6 +11,7 @@ from chalicelib.domain.entities import Endpoint, Run, Tenant
 from chalicelib.domain.errors import Conflict
 from chalicelib.engine.caller import CallRequest, CallResult
 from chalicelib.services.endpoints import get_endpoint
+from chalicelib.services.signing_keys import key_for_execution
 
 
 def call_request(endpoint: Endpoint) -> CallRequest:
@@ -31,9 +32,8 @@ def test_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> tuple[Run, Ca
     endpoint = get_endpoint(deps, tenant, endpoint_id)
     if endpoint.archived_at is not None:
         raise Conflict("Cannot test an archived endpoint")
-    key = deps.signing_keys.get(tenant.id)
     started = deps.clock.now()
-    result = deps.caller.call(call_request(endpoint), key.key_hex if key else None)
+    result = deps.caller.call(call_request(endpoint), key_for_execution(deps, tenant.id))
     finished = deps.clock.now()
     body, truncated = storable(result.response_body, result.truncated)
     run = Run(

@@ -1,13 +1,16 @@
 """Signing keys of a tenant: created on demand, rotated in place, never listed raw.
 
-A tenant has no key until it asks for one (`POST /signing-keys`); until then its outbound
-requests carry no signature headers.
+Every outbound request is signed. A tenant that did not create its key before its first
+execution gets one then (`POST /signing-keys` answers 409 afterwards; rotate to see a key).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import Tenant
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.signing import SigningKey, new_key_hex, prefix_of
 from chalicelib.domain.timeutil import ms_floor
 
@@ -27,4 +30,30 @@ def create_key(deps: Deps, tenant: Tenant) -> SigningKey:
 
 def rotate_key(deps: Deps, tenant: Tenant) -> SigningKey:
     """Replace the tenant's key with a new one at once (NotFound when it has none)."""
-    return deps.signing_keys.rotate(tenant.id, new_key_hex(), deps.clock.now())
+    key = deps.signing_keys.rotate(tenant.id, new_key_hex(), deps.clock.now())
+    deps.signing_cache.forget(tenant.id)
+    return key
+
+
+def key_for_execution(deps: Deps, tenant_id: str) -> str:
+    """The key to sign an outbound request with, created when the tenant has none yet.
+
+    Remembered per process for `signing_cache_seconds` so a run costs no extra read; a
+    rotation reaches other processes within that time.
+    """
+    now = deps.clock.now()
+    cached = deps.signing_cache.get(tenant_id, now)
+    if cached is not None:
+        return cached
+    key = deps.signing_keys.get(tenant_id)
+    if key is None:
+        key_hex = new_key_hex()
+        # A key created concurrently by another execution wins; use theirs.
+        with contextlib.suppress(Conflict):
+            deps.signing_keys.create(
+                SigningKey(tenant_id, key_hex, prefix_of(key_hex), ms_floor(now))
+            )
+        key = deps.signing_keys.get(tenant_id)
+        assert key is not None
+    deps.signing_cache.put(tenant_id, key.key_hex, now)
+    return key.key_hex

@@ -133,3 +133,23 @@ def test_offline_mode_never_looks_names_up(deps: Deps, monkeypatch: pytest.Monke
     offline = DepsClass(settings=replace(deps.settings, offline=True), clock=deps.clock)
     result = offline.caller.call(CallRequest(url="https://api.example.com/health"))
     assert result.status == "failed" and result.error_kind == "dns"
+
+
+def test_every_request_is_signed_even_before_a_key_was_created(
+    api: Api, local_ep: dict[str, Any], target: Target, clock: ManualClock
+) -> None:
+    api.post(f"/api/endpoints/{local_ep['id']}/test")
+    first = target.received[0]["headers"]
+    assert first["X-Cronpilot-Signature"].startswith("sha256=")
+    assert api.get("/api/signing-keys").body["hasKey"] is True
+    assert api.post("/api/signing-keys").status == 409
+    raw = api.post("/api/signing-keys/rotate").body["rawKey"]
+    api.post(f"/api/endpoints/{local_ep['id']}/test")
+    got = target.received[1]
+    assert verify(
+        raw,
+        got["headers"]["X-Cronpilot-Timestamp"],
+        got["headers"]["X-Cronpilot-Signature"],
+        got["body"],
+        now_s=clock.now().timestamp(),
+    )
