@@ -48,7 +48,7 @@ class Deps:
     def __post_init__(self) -> None:
         models.bind(self.settings)
         self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
-        self.signing_cache = TtlCache(timedelta(seconds=30))
+        self.signing_cache = TtlCache(timedelta(seconds=60))
         # One caller (one connection pool) per process, reused by every execution.
         self.caller = Caller(
             allow_private=self.settings.allow_private_targets,

@@ -140,6 +140,7 @@ class RunResponse(Out):
     source: str | None = None
     attempt: int
     started_at: Iso
+    slot_at: Iso | None = Field(None, description="The planned time this run was for")
     finished_at: Iso | None = None
     completed_at: Iso | None = Field(None, description="Alias of finishedAt")
     duration_ms: int | None = None
@@ -159,6 +160,7 @@ class RunResponse(Out):
             source=r.source,
             attempt=r.attempt,
             started_at=r.started_at,
+            slot_at=r.slot_at,
             finished_at=r.finished_at,
             completed_at=r.finished_at,
             duration_ms=r.duration_ms,

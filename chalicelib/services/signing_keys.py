@@ -38,7 +38,7 @@ def rotate_key(deps: Deps, tenant: Tenant) -> SigningKey:
 def key_for_execution(deps: Deps, tenant_id: str) -> str:
     """The key to sign an outbound request with, created when the tenant has none yet.
 
-    Remembered per process for `signing_cache_seconds` so a run costs no extra read; a
+    Remembered per process for a minute so a run costs no extra read; a
     rotation reaches other processes within that time.
     """
     now = deps.clock.now()
