@@ -298,6 +298,7 @@ class EventSources:
         context_factory: ContextFactory = default_context,
         period_override_s: float | None = None,
         periods_s: dict[str, float] | None = None,
+        pollers_per_queue: int = 1,
     ) -> None:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -332,18 +333,21 @@ class EventSources:
                     )
                 )
             elif isinstance(source, SQSEventConfig):
-                self.pollers.append(
-                    QueuePoller(
-                        source.name,
-                        handler,
-                        queue_name_of(source),
-                        sqs=sqs,
-                        region=region,
-                        stop=self._stop,
-                        batch_size=source.batch_size,
-                        context_factory=context_factory,
+                # Several pollers per queue stand in for Lambda running several executors at
+                # once; with one, a slow batch would hold up every message behind it.
+                for n in range(pollers_per_queue):
+                    self.pollers.append(
+                        QueuePoller(
+                            source.name if n == 0 else f"{source.name}-{n}",
+                            handler,
+                            queue_name_of(source),
+                            sqs=sqs,
+                            region=region,
+                            stop=self._stop,
+                            batch_size=source.batch_size,
+                            context_factory=context_factory,
+                        )
                     )
-                )
             else:
                 log.info("%s (%s) has no local trigger", source.name, type(source).__name__)
 

@@ -28,6 +28,7 @@ class LocalOptions:
     # Timers fire at their rate(...) unless this overrides every one of them.
     schedule_period_s: float | None = None
     save_interval_s: float = 1.0
+    pollers_per_queue: int = 4
     startup_timeout_s: float = 60.0
 
     @property
@@ -45,6 +46,9 @@ class LocalOptions:
         if api_key is not None and len(api_key) < MIN_API_KEY_CHARS:
             raise ValueError(f"CRONPILOT_API_KEY must be at least {MIN_API_KEY_CHARS} characters")
         home = Path(env.get("CRONPILOT_HOME") or DEFAULT_HOME).expanduser()
+        pollers = _int(env, "CRONPILOT_LOCAL_POLLERS", 4)
+        if not 1 <= pollers <= 32:
+            raise ValueError("CRONPILOT_LOCAL_POLLERS must be between 1 and 32")
         period = _float(env, "CRONPILOT_SCHEDULE_PERIOD_S")
         if period is not None and period <= 0:
             raise ValueError("CRONPILOT_SCHEDULE_PERIOD_S must be positive")
@@ -56,6 +60,7 @@ class LocalOptions:
             table_prefix=env.get("CRONPILOT_TABLE_PREFIX") or DEFAULT_TABLE_PREFIX,
             region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or DEFAULT_REGION,
             schedule_period_s=period,
+            pollers_per_queue=pollers,
         )
 
 

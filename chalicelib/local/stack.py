@@ -206,6 +206,7 @@ class LocalStack:
             period_override_s=self.options.schedule_period_s,
             # The dispatcher's local period is a setting of its own (its lookahead follows it).
             periods_s={"dispatch": float(deps.get().settings.dispatch_period_s)},
+            pollers_per_queue=self.options.pollers_per_queue,
         )
         events.start()
         if events.timers or events.pollers:

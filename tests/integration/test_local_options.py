@@ -123,3 +123,10 @@ def test_the_entry_point_imports_no_aws_client_code() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_pollers_per_queue_is_a_bounded_setting(tmp_path: Path) -> None:
+    assert LocalOptions.from_env({}, tmp_path).pollers_per_queue == 4
+    assert LocalOptions.from_env({"CRONPILOT_LOCAL_POLLERS": "2"}, tmp_path).pollers_per_queue == 2
+    with pytest.raises(ValueError, match="CRONPILOT_LOCAL_POLLERS"):
+        LocalOptions.from_env({"CRONPILOT_LOCAL_POLLERS": "0"}, tmp_path)
