@@ -14,15 +14,13 @@ from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain.claim import lock_duration
-from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.inflight import locked, message_live, refused_by_pause
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
 
 log = logging.getLogger("cronpilot.engine")
 
-# A slot this far past due and still unclaimed lost its message: send it again. A duplicate is
-# harmless (the claim drops it).
-RESEND_AFTER = timedelta(seconds=30)
+SEND_EVERY = 10  # one SQS batch
 ZOMBIE_MESSAGE = "Worker crashed or timed out (no result before the run's deadline)"
 
 
@@ -36,27 +34,21 @@ class DispatchReport:
     zombies: int
 
 
-def _in_flight(endpoint: Endpoint, now: datetime) -> bool:
-    return endpoint.enqueued_slot == endpoint.next_run_at and endpoint.next_run_at > (
-        now - RESEND_AFTER
-    )
-
-
 def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
     """One tick: send every due, unclaimed slot not already in flight; sweep zombies."""
     until = now + timedelta(seconds=deps.settings.dispatch_lookahead_s)
-    read = running = in_flight = resent = 0
+    read = running = in_flight = resent = sent = 0
     batch: list[QueuedSlot] = []
     for shard in range(deps.settings.due_shards):
         for endpoint in deps.endpoints.due(str(shard), to_ms(until)):
             read += 1
-            if endpoint.locked_until is not None and endpoint.locked_until > now:
+            if locked(endpoint, now):
                 running += 1  # its run will settle and send the next slot
                 continue
-            if _in_flight(endpoint, now):
+            if message_live(endpoint, now):
                 in_flight += 1
                 continue
-            if endpoint.paused_at(now):
+            if refused_by_pause(endpoint):
                 continue
             if not deps.endpoints.mark_enqueued(
                 endpoint.tenant_id, endpoint.id, endpoint.next_run_at, now
@@ -66,10 +58,17 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
                 resent += 1
             lock_ms = int(lock_duration(endpoint) / timedelta(milliseconds=1))
             batch.append(QueuedSlot(endpoint.tenant_id, endpoint.id, endpoint.next_run_at, lock_ms))
+            if len(batch) >= SEND_EVERY:
+                # Send as the marks are made: a tick that dies part way (an error, the Lambda
+                # timeout) leaves at most this many marked but unsent, re-sent 30 s late.
+                queue.send(batch, now)
+                sent += len(batch)
+                batch = []
     queue.send(batch, now)
+    sent += len(batch)
     zombies = sweep_zombies(deps, now)
-    report = DispatchReport(read, len(batch), resent, running, in_flight, zombies)
-    if batch or zombies:
+    report = DispatchReport(read, sent, resent, running, in_flight, zombies)
+    if sent or zombies:
         log.info("dispatch: %s", report)
     return report
 
@@ -79,14 +78,10 @@ def sweep_zombies(deps: Deps, now: datetime) -> int:
     has expired by then, so the slot is sent again by the next tick."""
     count = 0
     for run in deps.runs.overdue(now):
-        deps.runs.put(
-            replace(
-                run,
-                status="failed",
-                finished_at=now,
-                error_kind="zombie",
-                error_message=ZOMBIE_MESSAGE,
-            )
+        zombie = replace(
+            run, status="failed", finished_at=now, error_kind="zombie", error_message=ZOMBIE_MESSAGE
         )
-        count += 1
+        # Only while still running: an executor that finished meanwhile keeps its result.
+        if deps.runs.put_if_running(zombie):
+            count += 1
     return count

@@ -43,6 +43,11 @@ class Executor:
         )
         if claimed is None:
             return None
+        needed = started + lock_duration(claimed)
+        if needed > lock_until:
+            # The timeout was raised after the message was sent: hold the claim for the whole
+            # call, or the slot could be sent again and run twice.
+            d.endpoints.extend_lock(claimed.tenant_id, claimed.id, token, needed)
         run = Run(
             endpoint_id=claimed.id,
             id=ids.run_id(started),

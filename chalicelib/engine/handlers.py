@@ -32,7 +32,9 @@ def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
     def handle(record: dict[str, Any]) -> str | None:
         try:
             slot = QueuedSlot.decode(record.get("body") or "")
-        except ValueError:
+        except (ValueError, OverflowError):
+            # Parsing is pure, so a retry could never succeed. OverflowError: a slot number
+            # outside the datetime range (it used to escape and fail the whole batch).
             log.error("dropping malformed slot message %s", record.get("messageId"))
             return None
         try:

@@ -14,6 +14,8 @@ from chalicelib.domain.timeutil import from_ms, to_ms
 
 log = logging.getLogger("cronpilot.engine")
 MAX_DELAY_S = 900  # SQS's own limit
+# The longest claim a message may ask for: the longest timeout (30 min) with room to spare.
+MAX_LOCK_MS = 2 * 3_600_000
 BATCH = 10
 
 
@@ -45,10 +47,14 @@ class QueuedSlot:
             raise ValueError("slot message must be a JSON object")
         tenant, endpoint, slot = data.get("tenantId"), data.get("endpointId"), data.get("slot")
         lock_ms = data.get("lockMs")
-        if not (isinstance(tenant, str) and isinstance(endpoint, str) and isinstance(slot, int)):
-            raise ValueError("slot message needs tenantId, endpointId and slot")
-        if not isinstance(lock_ms, int) or lock_ms <= 0:
-            raise ValueError("slot message needs a positive lockMs")
+        if not (isinstance(tenant, str) and isinstance(endpoint, str)):
+            raise ValueError("slot message needs tenantId and endpointId")
+        if not isinstance(slot, int) or isinstance(slot, bool):
+            raise ValueError("slot message needs slot as epoch milliseconds")
+        if not isinstance(lock_ms, int) or isinstance(lock_ms, bool):
+            raise ValueError("slot message needs lockMs as an integer")
+        if not 0 < lock_ms <= MAX_LOCK_MS:
+            raise ValueError(f"lockMs must be between 1 and {MAX_LOCK_MS}")
         return cls(tenant, endpoint, from_ms(slot), lock_ms)
 
 

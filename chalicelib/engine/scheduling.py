@@ -19,6 +19,7 @@ from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.governor import nudge_target, plan_next_run
+from chalicelib.domain.inflight import locked, message_live, refused_by_pause
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
 from chalicelib.store.endpoints import EndpointRepo, StaleWrite
 
@@ -138,13 +139,14 @@ class Scheduling:
         return saved
 
     def _should_send(self, endpoint: Endpoint, now: datetime) -> bool:
+        """The dispatcher's rules (domain/inflight.py), applied at write time."""
         return (
             self._queue is not None
             and endpoint.due_shard is not None
-            and not endpoint.paused_at(now)
-            and (endpoint.locked_until is None or endpoint.locked_until <= now)
             and endpoint.next_run_at <= now + self._lookahead
-            and endpoint.enqueued_slot != endpoint.next_run_at
+            and not locked(endpoint, now)
+            and not refused_by_pause(endpoint)
+            and not message_live(endpoint, now)
         )
 
     def finish_run(

@@ -110,6 +110,22 @@ class EndpointRepo:
             raise
         return to_entity(e.from_raw_data(data["Attributes"]))
 
+    def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:
+        """Hold the claim until `until`, if this execution still holds it."""
+        e = EndpointItem
+        try:
+            e._get_connection().update_item(
+                tenant_id,
+                endpoint_id,
+                actions=[e.locked_until.set(to_ms(until))],
+                condition=e.lock_token == token,
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
     def mark_enqueued(
         self, tenant_id: str, endpoint_id: str, slot: datetime, now: datetime
     ) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.domain.entities import Run, RunSource, RunStatus
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
@@ -20,6 +22,16 @@ def _visible(tenant_id: str, now: datetime) -> Any:
 class RunRepo:
     def put(self, run: Run) -> None:
         to_item(run).save()
+
+    def put_if_running(self, run: Run) -> bool:
+        """Overwrite a run only while the stored one is still `running`."""
+        try:
+            to_item(run).save(condition=RunItem.status == "running")
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def get(self, tenant_id: str, run_id: str, now: datetime) -> Run | None:
         keys = list(RunItem.by_id.query(run_id, limit=1))

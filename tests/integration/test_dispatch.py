@@ -1,0 +1,565 @@
+"""The dispatcher tick, the chokepoint's own sends and the zombie sweep.
+
+In-process moto, a manual clock, a recording runs queue and a stub caller: nothing sleeps and
+nothing leaves the process. Endpoints are created through the API where the route matters
+(pause, archive, job status, hints) and seeded straight into the table where only the due index
+matters (many endpoints, chosen ids and shards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib import deps as deps_module
+from chalicelib.clock import ManualClock
+from chalicelib.deps import Deps
+from chalicelib.domain import ids
+from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.entities import Endpoint, Run
+from chalicelib.domain.governor import plan_next_run
+from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
+from chalicelib.engine.execute import Executor
+from chalicelib.engine.queue import QueuedSlot, delay_seconds
+from chalicelib.engine.scheduling import due_shard
+from tests.conftest import ENDPOINT, T0, Api
+from tests.integration.test_executor import StubCaller
+
+LOOKAHEAD = timedelta(seconds=75)  # settings.dispatch_lookahead_s with the default 60 s period
+
+
+@dataclass(frozen=True)
+class Sent:
+    slot: QueuedSlot
+    delay: int  # the DelaySeconds the SQS queue would use
+    at: datetime  # when it was sent
+
+
+class RecordingQueue:
+    """A SlotQueue that remembers every send instead of talking to SQS."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+
+    def send(self, slots: Sequence[QueuedSlot], now: datetime) -> None:
+        self.sent.extend(Sent(s, delay_seconds(s.at, now), now) for s in slots)
+
+    def take(self) -> list[Sent]:
+        """What was sent since the last take."""
+        taken, self.sent = self.sent, []
+        return taken
+
+    def only(self) -> Sent:
+        """The single send since the last take."""
+        taken = self.take()
+        assert len(taken) == 1, taken
+        return taken[0]
+
+
+def with_queue(deps: Deps, queue: RecordingQueue, **settings: Any) -> Deps:
+    """Dependencies like the process-wide ones (a runs queue), on the test's tables and clock,
+    installed for the handlers and routes. `settings` replaces fields (e.g. due_shards)."""
+    d = Deps(settings=replace(deps.settings, **settings), clock=deps.clock, queue=queue)
+    d.caller = deps.caller  # the no-DNS caller of the fixture (tests replace it with a stub)
+    deps_module.use(d)
+    return d
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def qdeps(deps: Deps, queue: RecordingQueue) -> Deps:
+    """The test's dependencies with a recording runs queue (the `deps` fixture cleans up)."""
+    return with_queue(deps, queue)
+
+
+@pytest.fixture
+def stub(qdeps: Deps, clock: ManualClock) -> StubCaller:
+    caller = StubCaller(clock)
+    setattr(qdeps, "caller", caller)  # noqa: B010 (duck-typed stand-in for Caller)
+    return caller
+
+
+def seed(deps: Deps, endpoint_id: str, next_run_at: datetime, **fields: Any) -> Endpoint:
+    """An endpoint written straight to the table (in the due index unless due_shard=None)."""
+    now = deps.clock.now()
+    values: dict[str, Any] = {
+        "baseline_interval_ms": 10_000,
+        "timeout_ms": 10_000,
+        "due_shard": due_shard(endpoint_id, deps.settings.due_shards),
+        **fields,
+    }
+    endpoint = Endpoint(
+        tenant_id="acme",
+        id=endpoint_id,
+        job_id="job_seeded",
+        name=endpoint_id,
+        url=f"https://api.example.com/{endpoint_id}",
+        next_run_at=next_run_at,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    return deps.endpoints.save(endpoint)
+
+
+def ep(deps: Deps, endpoint_id: str) -> Endpoint:
+    found = deps.endpoints.get("acme", endpoint_id)
+    assert found is not None
+    return found
+
+
+def slot_of(endpoint: Endpoint) -> QueuedSlot:
+    """The message the engine sends for the endpoint's next slot."""
+    lock_ms = int(lock_duration(endpoint) / timedelta(milliseconds=1))
+    return QueuedSlot(endpoint.tenant_id, endpoint.id, endpoint.next_run_at, lock_ms)
+
+
+def tick(deps: Deps, queue: RecordingQueue) -> DispatchReport:
+    return dispatch(deps, queue, deps.clock.now())
+
+
+def runs_of(deps: Deps, endpoint_id: str) -> list[Run]:
+    return deps.runs.page("acme", endpoint_id, deps.clock.now(), None, 100, 0)[0]
+
+
+def create(api: Api, job: dict[str, Any], interval_ms: int, **extra: Any) -> str:
+    reply = api.post(
+        f"/api/jobs/{job['id']}/endpoints", {**ENDPOINT, "baselineIntervalMs": interval_ms, **extra}
+    )
+    assert reply.status == 201, reply.body
+    endpoint_id: str = reply.body["id"]
+    return endpoint_id
+
+
+# ---- the dispatcher reads only what is due --------------------------------------------------
+
+
+def _ids_covering_shards(prefix: str, shards: int) -> list[str]:
+    """One endpoint id per shard (the shard is a stable hash of the id, so this is fixed)."""
+    chosen: dict[str, str] = {}
+    n = 0
+    while len(chosen) < shards:
+        candidate = f"{prefix}{n}"
+        chosen.setdefault(due_shard(candidate, shards), candidate)
+        n += 1
+    return [chosen[str(s)] for s in range(shards)]
+
+
+def test_dispatch_reads_only_due_items_across_every_shard(
+    deps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    d = with_queue(deps, queue, due_shards=7)  # shards 4-6 do not exist with the default 4
+    until = T0 + timedelta(seconds=d.settings.dispatch_lookahead_s)
+    due_ids = _ids_covering_shards("due", 7)
+    times = [T0 - timedelta(hours=2), T0, T0 + timedelta(seconds=1), until]
+    for n, endpoint_id in enumerate(due_ids):
+        seed(d, endpoint_id, times[n % len(times)])
+    for n in range(40):  # far in the future, in every shard
+        seed(d, f"far{n}", T0 + timedelta(hours=1 + n))
+    seed(d, "just-outside", until + timedelta(milliseconds=1))
+    assert {ep(d, i).due_shard for i in due_ids} == {str(s) for s in range(7)}
+
+    report = tick(d, queue)
+
+    assert report.items_read == len(due_ids) == 7
+    assert report.sent == 7 and report.resent == 0 and report.running == 0
+    assert sorted(s.slot.endpoint_id for s in queue.take()) == sorted(due_ids)
+
+
+# ---- sending, in flight, resending ----------------------------------------------------------
+
+
+def test_each_due_slot_is_sent_once_with_its_delay_and_marked_in_flight(
+    qdeps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    seed(qdeps, "late", T0 - timedelta(seconds=5))
+    seed(qdeps, "soon", T0 + timedelta(seconds=10, milliseconds=500))
+    seed(qdeps, "edge", T0 + LOOKAHEAD, timeout_ms=90_000)
+
+    report = tick(qdeps, queue)
+
+    assert (report.items_read, report.sent, report.resent, report.in_flight) == (3, 3, 0, 0)
+    sent = {s.slot.endpoint_id: s for s in queue.take()}
+    assert {k: s.delay for k, s in sent.items()} == {"late": 0, "soon": 11, "edge": 75}
+    for endpoint_id, message in sent.items():
+        endpoint = ep(qdeps, endpoint_id)
+        assert message.slot == slot_of(endpoint)  # its slot and its lock (timeout + margin)
+        assert endpoint.enqueued_slot == endpoint.next_run_at and endpoint.enqueued_at == T0
+    assert sent["edge"].slot.lock_ms == 120_000
+
+    clock.advance(timedelta(seconds=1))
+    again = tick(qdeps, queue)
+    assert (again.items_read, again.sent, again.in_flight) == (3, 0, 3)
+    assert queue.take() == []
+
+
+def test_a_slot_unclaimed_30s_past_due_is_sent_again(
+    qdeps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    seed(qdeps, "lost", T0 + timedelta(seconds=10))
+    assert tick(qdeps, queue).sent == 1
+    first = queue.only()
+
+    clock.set(T0 + timedelta(seconds=39, milliseconds=999))  # 29.999 s past due: still in flight
+    report = tick(qdeps, queue)
+    assert (report.sent, report.resent, report.in_flight) == (0, 0, 1)
+
+    clock.set(T0 + timedelta(seconds=40))  # 30 s past due and nobody claimed it: lost
+    report = tick(qdeps, queue)
+    assert (report.sent, report.resent, report.in_flight) == (1, 1, 0)
+    resent = queue.only()
+    assert resent.slot == first.slot and resent.delay == 0
+    assert ep(qdeps, "lost").enqueued_at == clock.now()
+
+    clock.advance(timedelta(seconds=5))  # just re-sent: in flight again, not sent on every tick
+    report = tick(qdeps, queue)
+    assert (report.sent, report.resent, report.in_flight) == (0, 0, 1)
+
+
+def test_a_locked_endpoint_is_skipped(
+    qdeps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    endpoint = seed(qdeps, "busy", T0)
+    lock_until = T0 + timedelta(seconds=40)
+    assert qdeps.endpoints.claim("acme", "busy", T0, T0, lock_until, "tok") is not None
+    seed(qdeps, "free", T0)
+
+    report = tick(qdeps, queue)
+
+    assert (report.items_read, report.running, report.sent) == (2, 1, 1)
+    assert [s.slot.endpoint_id for s in queue.take()] == ["free"]
+    assert ep(qdeps, "busy").enqueued_slot is None  # not marked either
+    assert endpoint.next_run_at == ep(qdeps, "busy").next_run_at
+
+
+def test_paused_archived_and_stopped_jobs_are_never_read(
+    qdeps: Deps, queue: RecordingQueue, api: Api, clock: ManualClock
+) -> None:
+    active = api.post("/api/jobs", {"name": "active"}).body
+    paused_job = api.post("/api/jobs", {"name": "paused"}).body
+    archived_job = api.post("/api/jobs", {"name": "archived"}).body
+    live = create(api, active, 10_000)
+    paused = create(api, active, 10_000)
+    archived = create(api, active, 10_000)
+    in_paused_job = create(api, paused_job, 10_000)
+    in_archived_job = create(api, archived_job, 10_000)
+    reply = api.post(f"/api/endpoints/{paused}/pause", {"pausedUntil": "2030-01-01T00:00:00Z"})
+    assert reply.status == 204, reply.body
+    assert api.post(f"/api/jobs/{active['id']}/endpoints/{archived}/archive").status == 200
+    assert api.post(f"/api/jobs/{paused_job['id']}/pause").status == 200
+    assert api.post(f"/api/jobs/{archived_job['id']}/archive").status == 200
+    queue.take()
+    clock.advance(timedelta(hours=1))  # every slot but the paused one's is long past
+
+    report = tick(qdeps, queue)
+
+    assert report.items_read == 1 and report.resent == 1  # the live one, its message "lost"
+    assert [s.slot.endpoint_id for s in queue.take()] == [live]
+    for stopped in (paused, archived, in_paused_job, in_archived_job):
+        assert ep(qdeps, stopped).enqueued_at == T0  # only the create's send, never a tick's
+
+
+def test_a_pause_ending_inside_the_lookahead_is_sent_for_its_end(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    endpoint_id = create(api, job, 3_600_000)
+    until = T0 + timedelta(seconds=30)
+    reply = api.post(f"/api/endpoints/{endpoint_id}/pause", {"pausedUntil": "2025-01-01T00:00:30Z"})
+    assert reply.status == 204
+    assert ep(qdeps, endpoint_id).next_run_at == until  # the governor: pause wins
+    # The pause ends inside the lookahead: the chokepoint sends the slot for its end at once.
+    sent = queue.only()
+    assert sent.slot.at == until and sent.delay == 30  # visible when the pause ends
+
+    report = tick(qdeps, queue)
+
+    assert report.sent == 0 and report.in_flight == 1  # the dispatcher does not repeat it
+    assert queue.take() == []
+    clock.set(until)
+    run = Executor(qdeps).run_slot(sent.slot)
+    assert run is not None and run.status == "success"
+
+
+def test_a_slot_that_moved_between_query_and_mark_is_not_sent(
+    qdeps: Deps, queue: RecordingQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(qdeps, "moving", T0)
+    seed(qdeps, "still", T0)
+    original = qdeps.endpoints.due
+
+    def due_then_move(shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
+        for found in original(shard, until_ms, page_size):
+            if found.id == "moving":  # another writer re-plans it after the query read it
+                qdeps.endpoints.save(replace(found, next_run_at=T0 + timedelta(minutes=5)))
+            yield found
+
+    monkeypatch.setattr(qdeps.endpoints, "due", due_then_move)
+
+    report = tick(qdeps, queue)
+
+    assert (report.items_read, report.sent) == (2, 1)
+    assert [s.slot.endpoint_id for s in queue.take()] == ["still"]
+    moved = ep(qdeps, "moving")
+    assert moved.next_run_at == T0 + timedelta(minutes=5) and moved.enqueued_slot is None
+
+
+# ---- the chokepoint sends what falls inside the lookahead -----------------------------------
+
+
+def test_a_new_10s_endpoint_is_sent_at_once_and_a_1h_one_is_not(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any]
+) -> None:
+    fast = create(api, job, 10_000)
+    sent = queue.only()
+    endpoint = ep(qdeps, fast)
+    assert sent.slot == slot_of(endpoint) and sent.slot.at == T0 + timedelta(seconds=10)
+    assert sent.delay == 10 and sent.at == T0
+    assert endpoint.enqueued_slot == endpoint.next_run_at and endpoint.enqueued_at == T0
+
+    slow = create(api, job, 3_600_000)
+    assert queue.take() == []
+    assert ep(qdeps, slow).enqueued_slot is None
+
+    report = tick(qdeps, queue)  # the dispatcher does not send the first one again
+    assert (report.items_read, report.in_flight, report.sent) == (1, 1, 0)
+
+
+def test_a_one_shot_for_now_is_sent_at_once(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any]
+) -> None:
+    endpoint_id = create(api, job, 3_600_000)
+    reply = api.post(f"/api/endpoints/{endpoint_id}/hints/oneshot", {"nextRunInMs": 0})
+    assert reply.status == 204, reply.body
+    sent = queue.only()
+    assert sent.slot.endpoint_id == endpoint_id and sent.slot.at == T0 and sent.delay == 0
+    assert ep(qdeps, endpoint_id).enqueued_slot == T0
+
+
+def test_resuming_a_paused_endpoint_sends_at_once(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 3_600_000)
+    api.post(f"/api/endpoints/{endpoint_id}/pause", {"pausedUntil": "2030-01-01T00:00:00Z"})
+    clock.advance(timedelta(minutes=3))
+    assert queue.take() == []
+    assert api.post(f"/api/endpoints/{endpoint_id}/resume").status == 204
+    sent = queue.only()
+    assert sent.slot.at == clock.now() and sent.delay == 0
+    assert ep(qdeps, endpoint_id).enqueued_slot == clock.now()
+
+
+def test_resuming_a_job_sends_its_overdue_slot_at_once_and_the_tick_does_not_repeat_it(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 3_600_000)  # first slot at T0 + 1 h: nothing sent yet
+    api.post(f"/api/jobs/{job['id']}/pause")
+    clock.set(T0 + timedelta(hours=2))
+    api.post(f"/api/jobs/{job['id']}/resume")
+    sent = queue.only()
+    assert sent.slot.at == T0 + timedelta(hours=1) and sent.delay == 0  # overdue: runs once now
+
+    clock.advance(timedelta(seconds=5))  # a tick soon after: the message is fresh, not lost
+    report = tick(qdeps, queue)
+    assert (report.sent, report.resent, report.in_flight) == (0, 0, 1)
+    assert ep(qdeps, endpoint_id).enqueued_at == T0 + timedelta(hours=2)
+
+
+def test_resuming_a_job_resends_a_slot_that_was_in_flight_when_it_paused(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    create(api, job, 10_000)  # its first slot is in flight at once
+    queue.take()
+    api.post(f"/api/jobs/{job['id']}/pause")  # that message will lose its claim
+    clock.set(T0 + timedelta(hours=1))
+    api.post(f"/api/jobs/{job['id']}/resume")
+    assert len(queue.take()) == 1  # "runs once, at once"
+
+
+def test_the_executor_sends_the_next_slot_when_it_falls_inside_the_lookahead(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    fast = create(api, job, 10_000)
+    first = queue.only()
+    clock.set(first.slot.at)
+    run = Executor(qdeps).run_slot(first.slot)
+    assert run is not None and run.status == "success"
+    following = queue.only()
+    endpoint = ep(qdeps, fast)
+    assert following.slot == slot_of(endpoint)
+    assert following.slot.at == first.slot.at + timedelta(seconds=10)
+    assert following.delay == 10  # sent 200 ms into the slot, visible on the next one's second
+    assert endpoint.enqueued_slot == endpoint.next_run_at and endpoint.lock_token is None
+
+    slow = create(api, job, 3_600_000)
+    api.post(f"/api/endpoints/{slow}/hints/oneshot", {"nextRunInMs": 0})
+    oneshot = queue.only()
+    run = Executor(qdeps).run_slot(oneshot.slot)
+    assert run is not None and run.source == "ai-oneshot"
+    assert queue.take() == []  # its next slot is an hour away: the dispatcher's, later
+    assert ep(qdeps, slow).enqueued_slot == oneshot.slot.at  # the old mark, not the new slot
+
+
+# ---- zombies --------------------------------------------------------------------------------
+
+
+def die_after_claim(deps: Deps, slot: QueuedSlot) -> Run:
+    """Do what Executor.run_slot does up to the HTTP call, then stop (the worker died)."""
+    started = deps.clock.now()
+    lock_until = started + timedelta(milliseconds=slot.lock_ms)
+    claimed = deps.endpoints.claim(
+        slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, "dead-worker"
+    )
+    assert claimed is not None
+    run = Run(
+        endpoint_id=claimed.id,
+        id=ids.run_id(started),
+        tenant_id=claimed.tenant_id,
+        job_id=claimed.job_id,
+        status="running",
+        started_at=started,
+        attempt=claimed.failure_count + 1,
+        source=plan_next_run(started, claimed).source,
+        slot_at=slot.at,
+        deadline_at=started + lock_duration(claimed),
+        expires_at=started + timedelta(days=deps.settings.retention_days),
+    )
+    deps.runs.put(run)
+    return run
+
+
+def test_a_zombie_is_marked_failed_and_its_slot_runs_exactly_once_more(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    endpoint_id = create(api, job, 10_000)  # timeout 10 s: lock and deadline 40 s
+    original = queue.only().slot
+    clock.set(original.at)
+    zombie = die_after_claim(qdeps, original)
+    assert zombie.deadline_at == original.at + timedelta(seconds=40)
+
+    clock.set(zombie.deadline_at - timedelta(milliseconds=1))
+    report = tick(qdeps, queue)
+    assert (report.zombies, report.running, report.sent) == (0, 1, 0)
+    assert runs_of(qdeps, endpoint_id)[0].status == "running"
+
+    clock.set(zombie.deadline_at)  # the deadline passes and the lock expires with it
+    report = tick(qdeps, queue)
+    assert (report.zombies, report.sent, report.resent) == (1, 1, 1)
+    [marked] = runs_of(qdeps, endpoint_id)
+    assert marked.id == zombie.id and marked.status == "failed" and marked.error_kind == "zombie"
+    assert marked.finished_at == clock.now() and marked.error_message == ZOMBIE_MESSAGE
+    again = queue.only()
+    assert again.slot == original and again.delay == 0
+
+    assert tick(qdeps, queue).zombies == 0  # swept once: it left the running index
+
+    executor = Executor(qdeps)
+    started = clock.now()
+    done = executor.run_slot(again.slot)
+    assert done is not None and done.status == "success" and done.slot_at == original.at
+    assert executor.run_slot(again.slot) is None  # the first message, or a duplicate
+    assert executor.run_slot(original) is None
+    runs = runs_of(qdeps, endpoint_id)
+    assert sorted(r.status for r in runs) == ["failed", "success"] and len(stub.calls) == 1
+    endpoint = ep(qdeps, endpoint_id)
+    assert endpoint.last_run_at == started and endpoint.lock_token is None
+    assert endpoint.next_run_at == started + timedelta(seconds=10)
+
+
+def test_a_slot_inside_a_longer_pause_is_not_sent(qdeps: Deps, queue: RecordingQueue) -> None:
+    seed(qdeps, "held", T0, paused_until=T0 + timedelta(hours=1))  # the claim would refuse it
+    report = tick(qdeps, queue)
+    assert (report.items_read, report.sent) == (1, 0)
+    assert ep(qdeps, "held").enqueued_slot is None
+
+
+def test_slots_are_sent_as_they_are_marked_so_a_failing_tick_strands_few(
+    qdeps: Deps, queue: RecordingQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shard0 = [i for i in (f"bulk{n}" for n in range(60)) if due_shard(i, 4) == "0"][:12]
+    for endpoint_id in shard0:
+        seed(qdeps, endpoint_id, T0)
+    original = qdeps.endpoints.due
+
+    def due_or_fail(shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
+        if shard == "1":
+            raise RuntimeError("the index is unavailable")
+        yield from original(shard, until_ms, page_size)
+
+    monkeypatch.setattr(qdeps.endpoints, "due", due_or_fail)
+    with pytest.raises(RuntimeError):
+        tick(qdeps, queue)
+    assert len(shard0) == 12 and len(queue.take()) == 10  # two marked and waiting for a resend
+
+    monkeypatch.setattr(qdeps.endpoints, "due", original)
+    report = tick(qdeps, queue)
+    assert (report.sent, report.in_flight) == (0, 12)  # in flight: not sent twice at once
+
+
+def test_a_timeout_raised_after_the_send_does_not_let_the_slot_run_twice(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    endpoint_id = create(api, job, 10_000)  # timeout 10 s: the message says lock for 40 s
+    sent = queue.only()
+    path = f"/api/jobs/{job['id']}/endpoints/{endpoint_id}"
+    assert api.patch(path, {"timeoutMs": 60_000}).status == 200  # not a schedule change
+    assert queue.take() == []
+    clock.set(sent.slot.at)
+    second: list[Run | None] = []
+
+    def slow_call_meanwhile_a_tick() -> None:
+        if second:
+            return
+        second.append(None)
+        clock.advance(timedelta(seconds=45))  # within the 60 s timeout, past the 40 s lock
+        tick(qdeps, queue)
+        for message in queue.take():
+            second[0] = Executor(qdeps).run_slot(message.slot)
+
+    stub.during = slow_call_meanwhile_a_tick
+    first = Executor(qdeps).run_slot(sent.slot)
+    assert first is not None
+    assert second == [None]  # the slot is still being run: nobody else may claim it
+
+
+def test_the_sweep_never_overwrites_a_run_that_finished(qdeps: Deps, clock: ManualClock) -> None:
+    from dataclasses import replace as dc_replace
+
+    from chalicelib.domain.entities import Run
+    from chalicelib.domain.ids import run_id
+
+    running = Run("ep", run_id(T0), "acme", "job", "running", T0, deadline_at=T0)
+    qdeps.runs.put(running)
+    finished = dc_replace(running, status="success", finished_at=T0)
+    qdeps.runs.put(finished)  # the executor finished between the sweep's read and its write
+    zombie = dc_replace(running, status="failed", error_kind="zombie")
+    assert qdeps.runs.put_if_running(zombie) is False
+    stored = qdeps.runs.get("acme", running.id, clock.now())
+    assert stored is not None and stored.status == "success"
