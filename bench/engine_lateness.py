@@ -198,10 +198,13 @@ def main() -> None:
                 pid = stack.process.pid
                 kids = [k for k in _children(pid)]
                 before = (cpu_seconds(pid), sum(cpu_seconds(k) for k in kids))
+                started = time.monotonic()
                 result = phase(stack.base, key, target, count, seconds, seed)
+                wall = time.monotonic() - started
                 after = (cpu_seconds(pid), sum(cpu_seconds(k) for k in kids))
-                api_cpu = (after[0] - before[0]) / (seconds + 2)
-                store_cpu = (after[1] - before[1]) / (seconds + 2)
+                # Over the whole phase (creating, running, reading back), as a share of a core.
+                api_cpu = (after[0] - before[0]) / wall
+                store_cpu = (after[1] - before[1]) / wall
                 first = first or result
                 lines.append(
                     f"| {count} | {seconds:.0f} | {result['runs']} | {result['runs_per_s']:.1f} | "
