@@ -202,7 +202,8 @@ class QueuePoller:
         region: str,
         stop: Stopper,
         batch_size: int = 10,
-        wait_time_s: int = 1,
+        wait_time_s: int = 0,
+        idle_s: float = 0.05,
         context_factory: ContextFactory = default_context,
     ) -> None:
         self.name = name
@@ -214,7 +215,10 @@ class QueuePoller:
         # SQS hands out at most 10 messages per receive; Lambda's larger batches need a
         # batching window, which the local stack does without.
         self._batch_size = max(1, min(batch_size, 10))
+        # Short polls with a short pause: moto's long poll only wakes for new messages, not
+        # for delayed ones becoming visible, which made slots up to a second late.
         self._wait_time_s = wait_time_s
+        self._idle_s = idle_s
         self._context_factory = context_factory
         self._queue: tuple[str, str] | None = None
 
@@ -263,8 +267,10 @@ class QueuePoller:
         reported: str | None = None
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                seen = self.poll_once()
                 reported = None
+                if not seen and self._stop.wait(self._idle_s):
+                    return
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 if problem != reported:  # once per distinct problem, not every retry
