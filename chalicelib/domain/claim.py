@@ -12,8 +12,12 @@ MIN_TIMEOUT_MS = 1000
 LOCK_MARGIN = timedelta(seconds=30)
 
 
+def effective_timeout_ms(timeout_ms: int | None) -> int:
+    """The request timeout the caller enforces: 30 s when unset, never below 1 s."""
+    return max(timeout_ms or DEFAULT_TIMEOUT_MS, MIN_TIMEOUT_MS)
+
+
 def lock_duration(endpoint: Endpoint) -> timedelta:
     """The request timeout (or maxExecutionTimeMs when longer) plus a margin."""
-    timeout_ms = max(endpoint.timeout_ms or DEFAULT_TIMEOUT_MS, MIN_TIMEOUT_MS)
-    longest = max(timeout_ms, endpoint.max_execution_time_ms or 0)
+    longest = max(effective_timeout_ms(endpoint.timeout_ms), endpoint.max_execution_time_ms or 0)
     return timedelta(milliseconds=longest) + LOCK_MARGIN

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from chalicelib.domain.claim import effective_timeout_ms
 from chalicelib.domain.signing import SigningError, signed_headers
 from chalicelib.engine.urlguard import ResolvedTarget, UrlNotAllowed, resolve_and_check
 
@@ -25,8 +26,6 @@ ErrorKind = Literal[
 ]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-MIN_TIMEOUT_MS = 1000
-DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_RESPONSE_KB = 100
 CHUNK = 64 * 1024
 
@@ -120,7 +119,7 @@ class Caller:
 
     def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
         """Run `request`; every failure becomes a failed result with an error kind."""
-        timeout_ms = max(request.timeout_ms or DEFAULT_TIMEOUT_MS, MIN_TIMEOUT_MS)
+        timeout_ms = effective_timeout_ms(request.timeout_ms)
         cap = (request.max_response_kb or DEFAULT_MAX_RESPONSE_KB) * 1024
         started = self._monotonic()
         deadline = started + timeout_ms / 1000
