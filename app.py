@@ -49,3 +49,16 @@ def dispatch(event: CloudWatchEvent) -> dict[str, Any]:
 def execute(event: SQSEvent) -> dict[str, Any]:
     """Execute the slots of one batch, concurrently."""
     return handlers.on_runs_batch(event.to_dict())
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="analyze")
+def analyze(event: CloudWatchEvent) -> dict[str, Any]:
+    """Send jobs due for analysis to the analysis queue (locally every
+    CRONPILOT_ANALYSIS_PERIOD_S)."""
+    return handlers.on_analysis_tick()
+
+
+@app.on_sqs_message(queue=get_settings().analysis_queue_name, batch_size=1, name="analyzer")
+def analyzer(event: SQSEvent) -> dict[str, Any]:
+    """Analyse one job: a session per due endpoint, hints written through scheduling."""
+    return handlers.on_analysis_batch(event.to_dict())

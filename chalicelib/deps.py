@@ -16,6 +16,8 @@ from chalicelib.domain.ratelimit import SlidingWindowLimiter
 from chalicelib.engine.caller import Caller
 from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
 from chalicelib.engine.scheduling import Scheduling
+from chalicelib.planner.model import ChatModel
+from chalicelib.planner.queue import AnalysisQueue, SqsAnalysisQueue
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
@@ -44,6 +46,9 @@ class Deps:
     caller: Caller = field(init=False)
     signing_cache: TtlCache[str] = field(init=False)
     queue: SlotQueue | None = None
+    analysis_queue: AnalysisQueue | None = None
+    # None when no provider is configured: analysis is off, scheduling unaffected.
+    planner_model: ChatModel | None = None
 
     def __post_init__(self) -> None:
         models.bind(self.settings)
@@ -69,6 +74,21 @@ class Deps:
             raise RuntimeError("no runs queue configured")
         return self.queue
 
+    def require_analysis_queue(self) -> AnalysisQueue:
+        """The analysis queue; the process-wide dependencies always have one."""
+        if self.analysis_queue is None:
+            raise RuntimeError("no analysis queue configured")
+        return self.analysis_queue
+
+
+def _planner_model(settings: Settings, clock: Clock) -> ChatModel | None:
+    if not settings.ai_configured:
+        return None
+    # Imported here: openai costs cold-start time that only the analyzer should pay.
+    from chalicelib.planner.openai_model import OpenAIChatModel
+
+    return OpenAIChatModel(settings, clock)
+
 
 def refuse_dns(host: str, port: int) -> list[str]:
     """Offline mode (CRONPILOT_OFFLINE): names are never looked up; IP literals still work."""
@@ -86,10 +106,13 @@ def get() -> Deps:
         with _lock:
             if _current is None:
                 settings = get_settings()
+                clock = SystemClock()
                 _current = Deps(
                     settings=settings,
-                    clock=SystemClock(),
+                    clock=clock,
                     queue=SqsSlotQueue(settings.runs_queue_name, settings.region),
+                    analysis_queue=SqsAnalysisQueue(settings.analysis_queue_name, settings.region),
+                    planner_model=_planner_model(settings, clock),
                 )
     return _current
 

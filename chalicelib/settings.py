@@ -17,6 +17,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -51,12 +61,26 @@ class Settings:
     dispatch_period_s: int = 60
     offline: bool = False
     ai_configured: bool = False
+    # The planner: any OpenAI-compatible Chat Completions server with tool calling.
+    ai_api_key: str | None = field(default=None, repr=False)
+    ai_base_url: str | None = None
+    ai_model: str = "gpt-4o-mini"
+    ai_max_output_tokens: int = 8192
+    ai_temperature: float = 0.7
+    ai_request_timeout_s: float = 60.0
+    ai_retry_budget_s: float = 120.0
+    analysis_period_s: int = 300
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
     @property
     def runs_queue_name(self) -> str:
         """The SQS queue of scheduled slots (infra/resources.json: `${AWS::StackName}-runs`)."""
         return f"{self.table_prefix}-runs"
+
+    @property
+    def analysis_queue_name(self) -> str:
+        """The SQS queue of jobs to analyse (infra/resources.json: `${AWS::StackName}-analysis`)."""
+        return f"{self.table_prefix}-analysis"
 
     @property
     def dispatch_lookahead_s(self) -> int:
@@ -82,6 +106,13 @@ class Settings:
         shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
         if not 1 <= shards <= 64:
             raise ValueError("CRONPILOT_DUE_SHARDS must be between 1 and 64")
+        temperature = _float(e, "CRONPILOT_AI_TEMPERATURE", 0.7)
+        if not 0 <= temperature <= 2:
+            raise ValueError("CRONPILOT_AI_TEMPERATURE must be between 0 and 2")
+        if not 10 <= _int(e, "CRONPILOT_ANALYSIS_PERIOD_S", 300) <= 3600:
+            raise ValueError("CRONPILOT_ANALYSIS_PERIOD_S must be between 10 and 3600")
+        if not 256 <= _int(e, "CRONPILOT_AI_MAX_TOKENS", 8192) <= 128_000:
+            raise ValueError("CRONPILOT_AI_MAX_TOKENS must be between 256 and 128000")
         return cls(
             stage=e.get("CRONPILOT_STAGE", "local"),
             region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or "us-east-1",
@@ -94,6 +125,14 @@ class Settings:
             dispatch_period_s=_int(e, "CRONPILOT_DISPATCH_PERIOD_S", 60),
             offline=_bool(e, "CRONPILOT_OFFLINE", False),
             ai_configured=bool(e.get("OPENAI_API_KEY")),
+            ai_api_key=e.get("OPENAI_API_KEY") or None,
+            ai_base_url=e.get("OPENAI_BASE_URL") or None,
+            ai_model=e.get("CRONPILOT_AI_MODEL") or "gpt-4o-mini",
+            ai_max_output_tokens=_int(e, "CRONPILOT_AI_MAX_TOKENS", 8192),
+            ai_temperature=temperature,
+            ai_request_timeout_s=_float(e, "CRONPILOT_AI_TIMEOUT_S", 60.0),
+            ai_retry_budget_s=_float(e, "CRONPILOT_AI_RETRY_BUDGET_S", 120.0),
+            analysis_period_s=_int(e, "CRONPILOT_ANALYSIS_PERIOD_S", 300),
             tenant_defaults=defaults,
         )
 

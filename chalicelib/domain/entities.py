@@ -117,6 +117,11 @@ class Endpoint:
     enqueued_at: datetime | None = None
     version: int = 0
     due_shard: str | None = None
+    # Planner bookkeeping (domain/analysis.py): the last response's signal hash, when the
+    # endpoint's state last changed, and when it is next due for analysis.
+    signal_fingerprint: str | None = None
+    state_changed_at: datetime | None = None
+    analysis_due_at: datetime | None = None
 
     def paused_at(self, now: datetime) -> bool:
         """Paused while `pausedUntil` is strictly in the future."""

@@ -20,8 +20,10 @@ from chalicelib.domain.capture import storable
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Run
 from chalicelib.domain.governor import plan_next_run
+from chalicelib.domain.signals import fingerprint
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
+from chalicelib.planner.queue import JobRef
 from chalicelib.services.execution import call_request
 from chalicelib.services.signing_keys import key_for_execution
 
@@ -77,9 +79,17 @@ class Executor:
         )
         d.runs.put(finished)
         try:
-            d.scheduling.finish_run(
-                claimed.tenant_id, claimed.id, token, started, result.status == "success"
+            _, urgent = d.scheduling.finish_run(
+                claimed.tenant_id,
+                claimed.id,
+                token,
+                started,
+                result.status == "success",
+                fingerprint(result.response_body),
             )
+            if urgent and d.analysis_queue is not None and d.planner_model is not None:
+                # The state changed: have the job analysed within a minute, not at the next tick.
+                d.analysis_queue.send([JobRef(claimed.tenant_id, claimed.job_id)])
         except LockLost:
             # The claim expired mid-call and another execution owns the endpoint now; this
             # run is recorded, the schedule is theirs to write.

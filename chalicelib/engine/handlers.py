@@ -11,6 +11,9 @@ from chalicelib import deps as deps_module
 from chalicelib.engine.dispatch import dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot
+from chalicelib.planner.analyze import Analyzer
+from chalicelib.planner.dispatch import dispatch_analysis
+from chalicelib.planner.queue import JobRef
 
 log = logging.getLogger("cronpilot.engine")
 MAX_PARALLEL = 10
@@ -49,3 +52,36 @@ def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(records))) as pool:
         failed = [m for m in pool.map(handle, records) if m is not None]
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+def on_analysis_tick() -> dict[str, Any]:
+    """Send the jobs due for analysis to the analysis queue."""
+    d = deps_module.get()
+    return asdict(dispatch_analysis(d, d.require_analysis_queue(), d.clock.now()))
+
+
+def on_analysis_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """Analyse the jobs of a batch one after another. A planner failure never touches
+    scheduling; an unexpected error marks the message failed so SQS retries it."""
+    d = deps_module.get()
+    analyzer = Analyzer(d, d.planner_model)
+    failed = []
+    for record in event.get("Records") or []:
+        try:
+            ref = JobRef.decode(record.get("body") or "")
+        except ValueError:
+            log.error("dropping malformed analysis message %s", record.get("messageId"))
+            continue
+        try:
+            report = analyzer.analyse_job(ref)
+        except Exception:
+            log.exception("analysis of job %s failed; will retry", ref.job_id)
+            failed.append({"itemIdentifier": str(record.get("messageId"))})
+            continue
+        log.info(
+            "job %s: %d sessions%s",
+            ref.job_id,
+            len(report.sessions),
+            f" (skipped: {report.skipped})" if report.skipped else "",
+        )
+    return {"batchItemFailures": failed}

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.clock import Clock
 from chalicelib.domain.afterrun import settle
+from chalicelib.domain.analysis import observe_run
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.errors import Conflict, NotFound
@@ -156,16 +157,22 @@ class Scheduling:
         token: str,
         started: datetime,
         succeeded: bool,
-    ) -> Endpoint:
-        """Record a finished run on its endpoint and plan the next slot from fresh state;
-        LockLost when this execution no longer holds the claim."""
+        signal: str | None = None,
+    ) -> tuple[Endpoint, bool]:
+        """Record a finished run on its endpoint and plan the next slot from fresh state, marking
+        it for analysis when its state changed (domain/analysis.py). Returns the endpoint and
+        whether the change is urgent; LockLost when this execution no longer holds the claim."""
+        urgent = False
 
         def apply(current: Endpoint, now: datetime) -> Change:
+            nonlocal urgent
             if current.lock_token != token:
                 raise LockLost(endpoint_id)
-            return settle(current, started, now, succeeded), Settled()
+            seen = observe_run(current, settle(current, started, now, succeeded), signal, now)
+            urgent = seen.urgent
+            return seen.endpoint, Settled()
 
-        return self.change(tenant_id, endpoint_id, apply)
+        return self.change(tenant_id, endpoint_id, apply), urgent
 
     def set_job_active(self, tenant_id: str, endpoint_ids: list[str], active: bool) -> None:
         """Join or leave the due index with the job: a paused or archived job's endpoints never

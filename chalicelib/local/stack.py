@@ -205,7 +205,10 @@ class LocalStack:
             context_factory=context,
             period_override_s=self.options.schedule_period_s,
             # The dispatcher's local period is a setting of its own (its lookahead follows it).
-            periods_s={"dispatch": float(deps.get().settings.dispatch_period_s)},
+            periods_s={
+                "dispatch": float(deps.get().settings.dispatch_period_s),
+                "analyze": float(deps.get().settings.analysis_period_s),
+            },
             pollers_per_queue=self.options.pollers_per_queue,
         )
         events.start()

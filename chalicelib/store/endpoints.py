@@ -155,6 +155,14 @@ class EndpointRepo:
         for item in query:
             yield to_entity(item)
 
+    def due_for_analysis(self, shard: str, until_ms: int) -> Iterator[tuple[str, str]]:
+        """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`."""
+        query = EndpointItem.by_analysis.query(
+            shard, EndpointItem.analysis_due_at <= until_ms, page_size=200
+        )
+        for item in query:
+            yield item.tenant_id, item.job_id
+
 
 def _key_attrs(model: Any) -> list[str]:
     return [a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
@@ -193,6 +201,9 @@ def to_item(e: Endpoint) -> EndpointItem:
         enqueued_slot=ms_or_none(e.enqueued_slot),
         enqueued_at=ms_or_none(e.enqueued_at),
         due_shard=e.due_shard,
+        signal_fingerprint=e.signal_fingerprint,
+        state_changed_at=ms_or_none(e.state_changed_at),
+        analysis_due_at=ms_or_none(e.analysis_due_at),
         created_at=to_ms(e.created_at),
         updated_at=to_ms(e.updated_at),
     )
@@ -234,6 +245,9 @@ def to_entity(i: EndpointItem) -> Endpoint:
         enqueued_slot=instant_or_none(i.enqueued_slot),
         enqueued_at=instant_or_none(i.enqueued_at),
         due_shard=i.due_shard,
+        signal_fingerprint=i.signal_fingerprint,
+        state_changed_at=instant_or_none(i.state_changed_at),
+        analysis_due_at=instant_or_none(i.analysis_due_at),
         created_at=from_ms(int(i.created_at)),
         updated_at=from_ms(int(i.updated_at)),
         version=int(i.version or 0),

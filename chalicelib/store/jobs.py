@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.entities import Job, JobStatus
 from chalicelib.domain.errors import Conflict
@@ -30,6 +30,33 @@ class JobRepo:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise Conflict("Job id already exists") from None
             raise
+
+    def lease_analysis(self, tenant_id: str, job_id: str, now_ms: int, until_ms: int) -> bool:
+        """Take the job's analysis lease unless another analyzer holds a live one."""
+        free = JobItem.analysis_lease_until.does_not_exist() | (
+            JobItem.analysis_lease_until <= now_ms
+        )
+        try:
+            JobItem(tenant_id, job_id).update(
+                actions=[JobItem.analysis_lease_until.set(until_ms)],
+                condition=JobItem.job_id.exists() & free,
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_analysis(self, tenant_id: str, job_id: str) -> None:
+        """Give the lease back early (it also lapses on its own)."""
+        try:
+            JobItem(tenant_id, job_id).update(
+                actions=[JobItem.analysis_lease_until.remove()],
+                condition=JobItem.job_id.exists(),
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def save(self, job: Job) -> None:
         """Overwrite an existing job (the caller read it in this request)."""

@@ -47,6 +47,11 @@ class TenantItem(_Base):
     # Endpoints that count toward maxEndpoints, kept with conditional updates so the limit
     # holds under concurrent creates and checking it costs one write, not a count.
     live_endpoints = NumberAttribute(default=0, attr_name="liveEndpoints")
+    # Planner tokens of the calendar month `aiTokensPeriod` ("2026-11"), added after each
+    # session; a new month starts from zero. `aiSkippedAt`: last analysis refused for budget.
+    ai_tokens_period = UnicodeAttribute(null=True, attr_name="aiTokensPeriod")
+    ai_tokens_used = NumberAttribute(null=True, attr_name="aiTokensUsed")
+    ai_skipped_at = NumberAttribute(null=True, attr_name="aiSkippedAt")
 
 
 class ApiKeysByTenant(GlobalSecondaryIndex["ApiKeyItem"]):
@@ -98,6 +103,8 @@ class JobItem(_Base):
     created_at = NumberAttribute(attr_name="createdAt")
     updated_at = NumberAttribute(attr_name="updatedAt")
     archived_at = NumberAttribute(null=True, attr_name="archivedAt")
+    # One analyzer at a time per job: duplicate or overlapping messages find the lease held.
+    analysis_lease_until = NumberAttribute(null=True, attr_name="analysisLeaseUntil")
 
 
 class EndpointsByJob(GlobalSecondaryIndex["EndpointItem"]):
@@ -118,6 +125,17 @@ class EndpointsByDue(GlobalSecondaryIndex["EndpointItem"]):
 
     due_shard = UnicodeAttribute(hash_key=True, attr_name="dueShard")
     next_run_at = NumberAttribute(range_key=True, attr_name="nextRunAt")
+
+
+class EndpointsByAnalysis(GlobalSecondaryIndex["EndpointItem"]):
+    """Sparse: endpoints in the due index that the planner should look at, by due time."""
+
+    class Meta:
+        index_name = "byAnalysis"
+        projection = IncludeProjection(["jobId"])
+
+    due_shard = UnicodeAttribute(hash_key=True, attr_name="dueShard")
+    analysis_due_at = NumberAttribute(range_key=True, attr_name="analysisDueAt")
 
 
 class EndpointItem(_Base):
@@ -155,11 +173,15 @@ class EndpointItem(_Base):
     enqueued_slot = NumberAttribute(null=True, attr_name="enqueuedSlot")
     enqueued_at = NumberAttribute(null=True, attr_name="enqueuedAt")
     due_shard = UnicodeAttribute(null=True, attr_name="dueShard")
+    signal_fingerprint = UnicodeAttribute(null=True, attr_name="signalFingerprint")
+    state_changed_at = NumberAttribute(null=True, attr_name="stateChangedAt")
+    analysis_due_at = NumberAttribute(null=True, attr_name="analysisDueAt")
     created_at = NumberAttribute(attr_name="createdAt")
     updated_at = NumberAttribute(attr_name="updatedAt")
     version = VersionAttribute()
     by_job = EndpointsByJob()
     by_due = EndpointsByDue()
+    by_analysis = EndpointsByAnalysis()
 
 
 class RunsById(GlobalSecondaryIndex["RunItem"]):

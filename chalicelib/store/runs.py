@@ -86,6 +86,36 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
+    def latest(self, tenant_id: str, endpoint_id: str, now: datetime) -> Run | None:
+        """The endpoint's newest run (any status or source), or None."""
+        query = RunItem.query(
+            endpoint_id,
+            filter_condition=_visible(tenant_id, now),
+            scan_index_forward=False,
+            page_size=5,
+        )
+        for item in query:
+            return to_entity(item)
+        return None
+
+    def outcomes_since(
+        self, tenant_id: str, endpoint_id: str, since: datetime, now: datetime, limit: int = 3000
+    ) -> list[Run]:
+        """Runs started at or after `since`, newest first, without bodies: what health needs."""
+        attributes = [
+            "endpointId", "runId", "tenantId", "jobId", "status", "startedAt", "durationMs",
+            "expiresAt",
+        ]  # fmt: skip
+        query = RunItem.query(
+            endpoint_id,
+            RunItem.run_id >= run_id_floor(since),
+            filter_condition=_visible(tenant_id, now),
+            scan_index_forward=False,
+            attributes_to_get=attributes,
+            limit=limit,
+        )
+        return [to_entity(i) for i in query]
+
     def overdue(self, now: datetime, limit: int = 100) -> list[Run]:
         """Runs still `running` past their deadline (zombies), oldest deadline first."""
         keys = RunItem.by_running.query(

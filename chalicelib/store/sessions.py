@@ -34,6 +34,18 @@ class SessionRepo:
             return None
         return session
 
+    def latest(self, tenant_id: str, endpoint_id: str, now: datetime) -> AnalysisSession | None:
+        """The endpoint's newest live session (ids sort by analysis time)."""
+        query = SessionItem.query(
+            endpoint_id,
+            filter_condition=_visible(tenant_id, now),
+            scan_index_forward=False,
+            page_size=5,
+        )
+        for item in query:
+            return to_entity(item)
+        return None
+
     def page(
         self, tenant_id: str, endpoint_id: str, now: datetime, limit: int, offset: int
     ) -> tuple[list[AnalysisSession], int]:

@@ -67,6 +67,49 @@ class TenantRepo:
             condition=TenantItem.tenant_id.exists(),
         )
 
+    def add_ai_tokens(self, tenant_id: str, period: str, tokens: int) -> None:
+        """Count `tokens` toward the tenant's usage in `period` (a new period starts at zero)."""
+        t = TenantItem
+        for _ in range(3):
+            try:
+                TenantItem(tenant_id).update(
+                    actions=[t.ai_tokens_used.add(tokens)],
+                    condition=t.tenant_id.exists() & (t.ai_tokens_period == period),
+                )
+                return
+            except UpdateError as exc:
+                if not _conditional_failed(exc):
+                    raise
+            try:
+                TenantItem(tenant_id).update(
+                    actions=[t.ai_tokens_period.set(period), t.ai_tokens_used.set(tokens)],
+                    condition=t.tenant_id.exists()
+                    & (t.ai_tokens_period.does_not_exist() | (t.ai_tokens_period != period)),
+                )
+                return
+            except UpdateError as exc:
+                if not _conditional_failed(exc):
+                    raise
+        raise Conflict("could not record AI token usage")
+
+    def ai_usage(self, tenant_id: str, period: str) -> tuple[int, int | None]:
+        """(tokens used in `period`, epoch ms of the last analysis skipped for budget)."""
+        try:
+            item = TenantItem.get(
+                tenant_id, attributes_to_get=["aiTokensPeriod", "aiTokensUsed", "aiSkippedAt"]
+            )
+        except TenantItem.DoesNotExist:
+            return 0, None
+        used = int(item.ai_tokens_used or 0) if item.ai_tokens_period == period else 0
+        skipped = int(item.ai_skipped_at) if item.ai_skipped_at is not None else None
+        return used, skipped
+
+    def mark_ai_skipped(self, tenant_id: str, at_ms: int) -> None:
+        """Remember that an analysis was refused for budget (shown by health and the dashboard)."""
+        TenantItem(tenant_id).update(
+            actions=[TenantItem.ai_skipped_at.set(at_ms)], condition=TenantItem.tenant_id.exists()
+        )
+
     def live_endpoints(self, tenant_id: str) -> int:
         try:
             item = TenantItem.get(tenant_id, attributes_to_get=["liveEndpoints"])

@@ -1,0 +1,1 @@
+"""Planner scenarios shared by the simulator, the model evaluation and the end-to-end tests."""

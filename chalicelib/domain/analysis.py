@@ -1,0 +1,124 @@
+"""When the planner looks at an endpoint. Pure.
+
+A finished run marks its endpoint for analysis (`analysisDueAt`, a sparse index) when the
+endpoint's state changed: a failure streak started or ended, or the response's signal fields
+changed (domain/signals.py). Such a change is urgent (analysed within a minute) and also makes
+the job's other endpoints due, since they coordinate through it. A failure inside a streak
+makes the endpoint due at the next analysis tick. Sessions then set the next due time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from chalicelib.domain.entities import AnalysisSession, Endpoint
+
+MIN_NEXT_ANALYSIS = timedelta(minutes=5)
+MAX_NEXT_ANALYSIS = timedelta(hours=24)
+# One endpoint is analysed at most once a minute however often its siblings flap.
+MIN_GAP = timedelta(seconds=60)
+# Over budget or unconfigured: look again this much later (the budget may be raised).
+BUDGET_RETRY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RunObservation:
+    """What a finished run tells the planner's bookkeeping."""
+
+    endpoint: Endpoint
+    urgent: bool
+
+
+def observe_run(
+    before: Endpoint, after: Endpoint, signal: str | None, now: datetime
+) -> RunObservation:
+    """Mark `after` (the settled endpoint) for analysis if the run changed its state.
+
+    `signal` is the run's body fingerprint, None when there was no object body (a timeout
+    keeps the last known signal rather than counting as a change).
+    """
+    streak_changed = (before.failure_count == 0) != (after.failure_count == 0)
+    new_signal = signal is not None and signal != before.signal_fingerprint
+    first_signal = new_signal and before.signal_fingerprint is None
+    updated = replace(after, signal_fingerprint=signal or before.signal_fingerprint)
+    if streak_changed or new_signal:
+        # A first fingerprint is news for this endpoint only: siblings have nothing to react to.
+        changed_at = before.state_changed_at if first_signal and not streak_changed else now
+        return RunObservation(
+            replace(updated, state_changed_at=changed_at, analysis_due_at=now), urgent=True
+        )
+    if after.failure_count > before.failure_count:
+        due = now if before.analysis_due_at is None else min(before.analysis_due_at, now)
+        return RunObservation(replace(updated, analysis_due_at=due), urgent=False)
+    return RunObservation(updated, urgent=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether to analyse an endpoint now, why, and when to look next if not."""
+
+    reason: str | None
+    next_due: datetime | None
+
+    @property
+    def analyse(self) -> bool:
+        return self.reason is not None
+
+
+def latest_change(endpoints: Sequence[Endpoint], exclude: str) -> datetime | None:
+    """The newest state change among the job's other endpoints."""
+    changes = [e.state_changed_at for e in endpoints if e.id != exclude and e.state_changed_at]
+    return max(changes) if changes else None
+
+
+def verdict(
+    endpoint: Endpoint,
+    last: AnalysisSession | None,
+    sibling_change: datetime | None,
+    now: datetime,
+) -> Verdict:
+    """Due when its own or a sibling's state changed since the last session, or, once it has
+    run since then, on its first analysis, on new failures or when the session's requested
+    re-analysis time has come. Never twice within MIN_GAP."""
+    since = last.analyzed_at if last else None
+
+    def after_last(t: datetime | None) -> bool:
+        return t is not None and (since is None or t > since)
+
+    reason: str | None = None
+    ran = after_last(endpoint.last_run_at)
+    if after_last(endpoint.state_changed_at):
+        reason = "state_change"
+    elif after_last(sibling_change):
+        reason = "sibling_change"
+    elif ran and last is None:
+        reason = "first_analysis"
+    elif ran and last is not None and endpoint.failure_count > (last.endpoint_failure_count or 0):
+        reason = "new_failures"
+    elif ran and last is not None and (last.next_analysis_at or now) <= now:
+        reason = "scheduled"
+    if reason is not None and last is not None and now - last.analyzed_at < MIN_GAP:
+        return Verdict(None, last.analyzed_at + MIN_GAP)
+    if reason is not None:
+        return Verdict(reason, None)
+    if last is None:
+        return Verdict(None, None)  # the first run marks it
+    planned = last.next_analysis_at or now + MIN_NEXT_ANALYSIS
+    # Nothing new to read until it runs again.
+    return Verdict(None, planned if ran else max(planned, endpoint.next_run_at))
+
+
+def next_analysis_at(
+    now: datetime, requested_ms: int | None, baseline_interval_ms: int | None
+) -> datetime:
+    """The model's request clamped to 5 min to 24 h; without one, the baseline interval (cron
+    endpoints: 5 min), clamped the same way."""
+    wanted = timedelta(milliseconds=requested_ms or baseline_interval_ms or 0)
+    return now + min(max(wanted, MIN_NEXT_ANALYSIS), MAX_NEXT_ANALYSIS)
+
+
+def budget_period(now: datetime) -> str:
+    """The calendar month (UTC) token usage counts toward, e.g. "2026-11"."""
+    return f"{now.year:04d}-{now.month:02d}"

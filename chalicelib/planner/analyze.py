@@ -1,0 +1,214 @@
+"""Analyse one job: its due endpoints one after another, sibling context read once.
+
+Holds the job's analysis lease so duplicate messages never analyse twice, checks the tenant's
+token budget before each session, records every session (failed ones too), and writes each
+endpoint's next analysis time. Scheduling never waits on any of this.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from chalicelib.deps import Deps
+from chalicelib.domain import ids
+from chalicelib.domain.analysis import (
+    BUDGET_RETRY,
+    MIN_NEXT_ANALYSIS,
+    budget_period,
+    latest_change,
+    next_analysis_at,
+    verdict,
+)
+from chalicelib.domain.entities import AnalysisSession, Endpoint, Tenant
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.timeutil import to_ms
+from chalicelib.engine.scheduling import Change, Keep
+from chalicelib.planner import prompt
+from chalicelib.planner.model import ChatModel
+from chalicelib.planner.queue import JobRef
+from chalicelib.planner.session import run_session
+from chalicelib.planner.tools import JobView, Toolbox
+
+log = logging.getLogger("cronpilot.planner")
+
+LEASE = timedelta(minutes=15)
+# Stop starting sessions after this (Lambda allows 15 min); the rest stay due for the next
+# message, which is sent at once.
+TIME_BUDGET = timedelta(minutes=10)
+HEALTH_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class JobReport:
+    """What one job analysis did (logged, and returned to tests and the simulator)."""
+
+    job_id: str
+    skipped: str | None = None
+    sessions: list[AnalysisSession] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+class Analyzer:
+    def __init__(self, deps: Deps, model: ChatModel | None) -> None:
+        self._deps = deps
+        self._model = model
+
+    def analyse_job(self, ref: JobRef) -> JobReport:
+        """Analyse the due endpoints of one job, if it is active and nobody else is."""
+        d = self._deps
+        report = JobReport(ref.job_id)
+        now = d.clock.now()
+        job = d.jobs.get(ref.tenant_id, ref.job_id)
+        if job is None or not job.schedulable:
+            report.skipped = "job_inactive"
+            return report
+        endpoints = [
+            e for e in d.endpoints.list_by_job(ref.tenant_id, ref.job_id) if e.archived_at is None
+        ]
+        if not any(e.analysis_due_at and e.analysis_due_at <= now for e in endpoints):
+            report.skipped = "nothing_due"
+            return report
+        if self._model is None:
+            report.skipped = "ai_not_configured"
+            return report
+        tenant = d.tenants.get(ref.tenant_id)
+        if tenant is None:
+            report.skipped = "tenant_missing"
+            return report
+        if not d.jobs.lease_analysis(ref.tenant_id, ref.job_id, to_ms(now), to_ms(now + LEASE)):
+            report.skipped = "leased"
+            return report
+        try:
+            view = JobView(
+                tenant,
+                job,
+                {e.id: e for e in endpoints},
+                {e.id: d.runs.latest(tenant.id, e.id, now) for e in endpoints},
+            )
+            self._analyse(view, report, now)
+        finally:
+            d.jobs.release_analysis(ref.tenant_id, ref.job_id)
+        return report
+
+    def _analyse(self, view: JobView, report: JobReport, started: datetime) -> None:
+        d = self._deps
+        tenant = view.tenant
+        earliest_next: datetime | None = None
+        for endpoint_id in list(view.endpoints):
+            now = d.clock.now()
+            if now - started > TIME_BUDGET:
+                d.require_analysis_queue().send([JobRef(tenant.id, view.job.id)])
+                break
+            current = view.endpoints[endpoint_id]
+            last = d.sessions.latest(tenant.id, endpoint_id, now)
+            found = verdict(
+                current, last, latest_change(list(view.endpoints.values()), endpoint_id), now
+            )
+            due = found.next_due
+            if found.reason is not None:
+                if self._over_budget(tenant, now):
+                    report.skipped = "over_budget"
+                    due = now + BUDGET_RETRY
+                else:
+                    report.reasons[endpoint_id] = found.reason
+                    session = self._session(view, current, last)
+                    report.sessions.append(session)
+                    due = session.next_analysis_at
+            self._set_due(tenant.id, current, due)
+            if due is not None and (earliest_next is None or due < earliest_next):
+                earliest_next = due
+        self._follow_up(view, earliest_next)
+
+    def _over_budget(self, tenant: Tenant, now: datetime) -> bool:
+        used, _ = self._deps.tenants.ai_usage(tenant.id, budget_period(now))
+        if used < tenant.limits.ai_monthly_tokens:
+            return False
+        log.warning(
+            "Quota exceeded: tenant %s used %d of %d AI tokens this month; analysis skipped",
+            tenant.id,
+            used,
+            tenant.limits.ai_monthly_tokens,
+        )
+        self._deps.tenants.mark_ai_skipped(tenant.id, to_ms(now))
+        return True
+
+    def _session(
+        self, view: JobView, endpoint: Endpoint, last: AnalysisSession | None
+    ) -> AnalysisSession:
+        d = self._deps
+        assert self._model is not None
+        started = d.clock.now()
+        recent = d.runs.outcomes_since(
+            view.tenant.id, endpoint.id, started - HEALTH_WINDOW, started
+        )
+        siblings = [e for e in view.endpoints.values() if e.id != endpoint.id]
+        text = prompt.build(endpoint, view.job, siblings, recent, last, started)
+        outcome = run_session(self._model, text, Toolbox(d, view, endpoint.id))
+        done = d.clock.now()
+        if outcome.submitted is not None:
+            requested = outcome.submitted.get("next_analysis_in_ms")
+            next_at = next_analysis_at(done, requested, endpoint.baseline_interval_ms)
+        else:
+            next_at = done + MIN_NEXT_ANALYSIS  # failed: try again soon, the schedule is unaffected
+        session = AnalysisSession(
+            endpoint_id=endpoint.id,
+            id=ids.session_id(done),
+            tenant_id=view.tenant.id,
+            job_id=view.job.id,
+            analyzed_at=done,
+            reasoning=outcome.reasoning,
+            tool_calls=tuple(outcome.tool_calls),
+            token_usage=outcome.tokens,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            duration_ms=int((done - started) / timedelta(milliseconds=1)),
+            next_analysis_at=next_at,
+            endpoint_failure_count=endpoint.failure_count,
+            confidence=(outcome.submitted or {}).get("confidence"),
+            status=outcome.status,
+            error_message=outcome.error,
+            warnings=tuple(outcome.warnings),
+            expires_at=done + timedelta(days=d.settings.retention_days),
+        )
+        d.sessions.put(session)
+        if outcome.tokens:
+            d.tenants.add_ai_tokens(view.tenant.id, budget_period(done), outcome.tokens)
+        log.info(
+            "analysed %s: %s, %d tool calls, %d tokens, next at %s",
+            endpoint.id,
+            session.status,
+            len(session.tool_calls),
+            outcome.tokens,
+            next_at.isoformat(),
+        )
+        return session
+
+    def _set_due(self, tenant_id: str, read: Endpoint, due: datetime | None) -> None:
+        """Write the next analysis time, keeping an earlier mark a run made meanwhile."""
+
+        def apply(ep: Endpoint, now: datetime) -> Change:
+            target = due
+            if ep.analysis_due_at != read.analysis_due_at and ep.analysis_due_at is not None:
+                target = ep.analysis_due_at if target is None else min(target, ep.analysis_due_at)
+            return replace(ep, analysis_due_at=target), Keep()
+
+        current = self._deps.endpoints.get(tenant_id, read.id)
+        if current is None or current.analysis_due_at == due:
+            return
+        try:
+            self._deps.scheduling.change(tenant_id, read.id, apply)
+        except NotFound:
+            return
+
+    def _follow_up(self, view: JobView, earliest: datetime | None) -> None:
+        """A session deferred by the minimum gap comes due before the next tick: send the job
+        again with a delay, so reactions stay within about a minute."""
+        d = self._deps
+        if earliest is None or d.analysis_queue is None:
+            return
+        wait = earliest - d.clock.now()
+        if wait < timedelta(seconds=d.settings.analysis_period_s):
+            delay = max(0, int(wait.total_seconds()) + 1)
+            d.analysis_queue.send([JobRef(view.tenant.id, view.job.id)], delay_s=delay)

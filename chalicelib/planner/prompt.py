@@ -1,0 +1,185 @@
+"""The one prompt a session starts from: rules, this endpoint, its health, the tools. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.domain.entities import AnalysisSession, Endpoint, Job, Run
+from chalicelib.domain.health import failure_streak
+from chalicelib.domain.timeutil import iso
+from chalicelib.planner.tools import ACTION_TOOLS
+
+WINDOWS = (("1h", timedelta(hours=1)), ("4h", timedelta(hours=4)), ("24h", timedelta(hours=24)))
+REASONING_CHARS = 150
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    label: str
+    runs: int
+    success_pct: float | None
+
+
+def windows(runs_newest_first: Sequence[Run], now: datetime) -> list[Window]:
+    """Success rate and run count over the last 1, 4 and 24 hours (finished runs only)."""
+    result = []
+    for label, span in WINDOWS:
+        inside = [
+            r for r in runs_newest_first if r.started_at >= now - span and r.status != "running"
+        ]
+        ok = sum(1 for r in inside if r.status == "success")
+        result.append(Window(label, len(inside), 100.0 * ok / len(inside) if inside else None))
+    return result
+
+
+def _ms(value: int | None) -> str:
+    return f"{value}ms" if value else "none"
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    minutes = (now - then).total_seconds() / 60
+    return f"{minutes:.0f} min ago" if minutes < 60 else f"{minutes / 60:.1f}h ago"
+
+
+def _status(ep: Endpoint, now: datetime) -> str:
+    if ep.paused_at(now) and ep.paused_until is not None:
+        return f"Paused until {iso(ep.paused_until)}"
+    return "Active"
+
+
+def _schedule(ep: Endpoint, now: datetime) -> list[str]:
+    baseline = (
+        f"cron `{ep.baseline_cron}` ({ep.timezone})"
+        if ep.baseline_cron
+        else f"interval {ep.baseline_interval_ms}ms"
+    )
+    lines = [
+        f"- Baseline: {baseline}",
+        f"- Last run: {iso(ep.last_run_at) if ep.last_run_at else 'Never'}",
+        f"- Next run: {iso(ep.next_run_at)}",
+        f"- Status: {_status(ep, now)}",
+    ]
+    failures = f"- Failure count: {ep.failure_count}"
+    if ep.failure_count > 0:
+        failures += f" ({2 ** min(ep.failure_count, 5)}x backoff)"
+    lines.append(failures)
+    lines.append(f"- Limits: min {_ms(ep.min_interval_ms)}, max {_ms(ep.max_interval_ms)}")
+    if ep.hints_fresh(now) and ep.ai_hint_expires_at:
+        parts = []
+        if ep.ai_hint_interval_ms:
+            parts.append(f"interval {ep.ai_hint_interval_ms}ms")
+        if ep.ai_hint_next_run_at:
+            parts.append(f"one-shot at {iso(ep.ai_hint_next_run_at)}")
+        parts.append(f"expires {iso(ep.ai_hint_expires_at)}")
+        if ep.ai_hint_reason:
+            parts.append(f"reason: {ep.ai_hint_reason}")
+        lines.append(f"- Active hints: {', '.join(parts)}")
+    return lines
+
+
+def _last_session(last: AnalysisSession | None, now: datetime) -> str:
+    if last is None:
+        return "- Last analysis: none (first analysis)"
+    reasoning = last.reasoning or "No reasoning recorded"
+    if len(reasoning) > REASONING_CHARS:
+        reasoning = reasoning[:REASONING_CHARS] + "…"
+    actions = [c.tool for c in last.tool_calls if c.tool in ACTION_TOOLS]
+    return (
+        f'- Last analysis: {_ago(last.analyzed_at, now)}: "{reasoning}" '
+        f"(actions: {', '.join(actions) if actions else 'no action'})"
+    )
+
+
+def build(
+    endpoint: Endpoint,
+    job: Job,
+    siblings: Sequence[Endpoint],
+    recent_runs: Sequence[Run],
+    last: AnalysisSession | None,
+    now: datetime,
+) -> str:
+    """The Markdown prompt for one endpoint; `recent_runs` are its last 24 h, newest first."""
+    names = [endpoint.name, *(s.name for s in siblings)]
+    job_line = (
+        f"{len(names)} endpoints [{', '.join(names)}]" if siblings else "Standalone (no siblings)"
+    )
+    health = windows(recent_runs, now)
+    durations = [r.duration_ms for r in recent_runs if r.duration_ms is not None]
+    avg = f"{sum(durations) / len(durations):.0f}ms" if durations else "N/A"
+    table = "\n".join(
+        f"| {w.label} | {'n/a' if w.success_pct is None else f'{w.success_pct:.0f}%'} | {w.runs} |"
+        for w in health
+    )
+    quiet = (
+        "\nNo runs in the last 24 hours: be conservative and schedule an early re-check.\n"
+        if health[-1].runs == 0
+        else ""
+    )
+    return f"""# Role
+You adapt the schedule of one HTTP endpoint that Cronpilot calls. You read its response bodies,
+its health, and its siblings in the same job, and you adjust timing with short-lived hints.
+
+# Rules
+- The endpoint's description is your rule set: its thresholds, field names and intent come first.
+  Without a description, go by health and stay conservative.
+- Prefer stability. Act on clear evidence only; one odd response is a reason to re-check sooner,
+  not to act.
+- Do not act when: there are fewer than about 5 runs of data; the values are in their normal
+  range; an active hint already covers the situation; the endpoint is failing repeatedly and the
+  description says nothing about it (backoff handles that; tightening would make it worse).
+- You have at most 15 steps. Keep reasoning brief and factual.
+
+# Workflow
+1. Read the description. 2. Call get_latest_response first. 3. Use get_response_history for
+trends or borderline values. 4. Call get_sibling_latest_responses when the description mentions
+other endpoints, a pipeline, priorities or coordination. 5. Compare with the rules and the health
+table. 6. Act only if justified. 7. Always finish with submit_analysis.
+
+# Reading response bodies
+Look for status fields (healthy/degraded/critical), numeric metrics (error rate, queue depth,
+latency, pending records), coordination flags (ready_for_*, needs_*, batch ids), cooldowns
+(last_*_at with cooldown_*), smoothed values (trends, averages: prefer them to instantaneous
+ones) and explicit recommendations (advice, not orders).
+
+# Jobs
+Endpoints of one job may coordinate: pipelines (a stage runs when the previous one reports a new
+batch), monitoring with recovery actions, load management (pause low-priority work while a
+monitor reports high load; never pause critical work). Check siblings when that matters.
+
+# This endpoint
+- Name: {endpoint.name}
+- Rules (description): {endpoint.description or "none given"}
+- Job: {job.name}: {job_line}
+- Job description: {job.description or "none"}
+{chr(10).join(_schedule(endpoint, now))}
+{_last_session(last, now)}
+
+# Health
+| window | success | runs |
+|---|---|---|
+{table}
+- Current failure streak: {failure_streak(recent_runs)}
+- Average duration: {avg}
+A healthy last hour after a poor day means it recovered (consider clearing hints); every window
+getting worse means an ongoing incident; the last hour worse than the longer windows means a new
+problem.{quiet}
+
+# What your actions do
+Order of precedence: pause, then the min/max limits, then your hints, then the baseline with
+failure backoff (baseline x 2^failures, at most x32; hints bypass backoff; cron gets none).
+- propose_interval(intervalMs, ttlMinutes=60): runs every intervalMs until it expires, replacing
+  the baseline (cron too) meanwhile; clamped to min/max. Avoid tightening during failure streaks.
+- propose_next_time(nextRunAtIso, ttlMinutes=30): one extra run at that time (use the current
+  time for "now"); the earliest of it and the schedule wins.
+- pause_until(untilIso or null): stop running until then; null resumes.
+- clear_hints(reason): back to the baseline at once.
+Hints expire by themselves; choose a TTL that covers the situation, no longer.
+
+# When to look again (submit_analysis next_analysis_in_ms)
+Incident: 5-15 min. Recovering: 30-60 min. Stable: 1-4 h. Very stable: 12-24 h.
+Omit it to re-check after one baseline interval (cron: 5 min).
+
+Current time: {iso(now)}. Analyse the endpoint now.
+"""
