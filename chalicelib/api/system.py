@@ -8,7 +8,10 @@ from chalicelib import __version__, deps
 from chalicelib.api.http import Router
 from chalicelib.api.openapi import document
 from chalicelib.api.reference_page import REFERENCE_HTML
+from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.responses import ServiceHealth
+from chalicelib.services.accounts import authenticate
+from chalicelib.services.ai_usage import ai_usage
 from chalicelib.services.system import storage_reachable
 
 api = Router(__name__, "System")
@@ -18,13 +21,22 @@ api = Router(__name__, "System")
 def health() -> Response:
     d = deps.get()
     reachable = storage_reachable(d.settings)
+    usage = None
+    key = api.request.headers.get("x-api-key") if reachable else None
+    if key:
+        try:
+            tenant, _ = authenticate(d, key)
+            usage = ai_usage(d, tenant)
+        except Unauthorized:
+            usage = None  # health stays public: a bad key just gets the public answer
     body = ServiceHealth(
         status="ok" if reachable else "degraded",
         version=__version__,
         storage="reachable" if reachable else "unreachable",
         db="connected" if reachable else "disconnected",
-        ai="configured" if d.settings.ai_configured else "not_configured",
+        ai="configured" if d.planner_model is not None else "not_configured",
         timestamp=d.clock.now(),
+        ai_usage=usage,
     )
     return Response(
         body=body.wire(),

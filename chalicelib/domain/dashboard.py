@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from chalicelib.domain.entities import AnalysisSession, Endpoint, Job, Run, RunSource
-from chalicelib.domain.responses import Iso, Out, ToolCallOut, WarningOut
+from chalicelib.domain.responses import AiUsage, Iso, Out, ToolCallOut, WarningOut
 from chalicelib.domain.schemas import FieldError, Query
 
 HOUR = timedelta(hours=1)
@@ -180,6 +180,7 @@ class DashboardStats(Out):
     endpoint_time_series_max_stacked: float
     ai_session_time_series: list[DashboardSessionPoint]
     ai_session_time_series_max_stacked: float
+    ai_usage: AiUsage | None = None
 
 
 class DashboardEvent(Out):

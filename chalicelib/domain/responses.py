@@ -384,6 +384,19 @@ class TenantList(Out):
     tenants: list[TenantResponse]
 
 
+class AiUsage(Out):
+    """The tenant's planner budget this calendar month (UTC)."""
+
+    planner: Literal["configured", "not_configured"]
+    period: str
+    tokens_used: int
+    tokens_limit: int
+    over_budget: bool
+    last_skipped_at: Iso | None = None
+
+    always = ("lastSkippedAt",)
+
+
 class ServiceHealth(Out):
     status: Literal["ok", "degraded"]
     version: str
@@ -391,6 +404,8 @@ class ServiceHealth(Out):
     db: Literal["connected", "disconnected"]
     ai: Literal["configured", "not_configured"]
     timestamp: Iso
+    # Only when the request carries a valid API key: that tenant's planner budget.
+    ai_usage: AiUsage | None = None
 
 
 class TestRunResult(Out):

@@ -15,6 +15,7 @@ from chalicelib.domain.dashboard import (
 )
 from chalicelib.domain.entities import Run, Tenant
 from chalicelib.domain.errors import NotFound
+from chalicelib.services.ai_usage import ai_usage
 
 
 def _catalog(deps: Deps, tenant: Tenant, job_id: str | None) -> Catalog:
@@ -43,7 +44,8 @@ def dashboard_stats(deps: Deps, tenant: Tenant, query: DashboardStatsQuery) -> D
     trend = dashboard.trend_window(query.start_date, query.end_date, now)
     runs = _runs(deps, tenant, [window, trend], now)
     sessions = deps.sessions.for_tenant(tenant.id, query.start_date, query.end_date, now)
-    return dashboard.stats(catalog, runs, sessions, query, now)
+    stats = dashboard.stats(catalog, runs, sessions, query, now)
+    return stats.model_copy(update={"ai_usage": ai_usage(deps, tenant)})
 
 
 def dashboard_activity(

@@ -38,6 +38,7 @@ STATS_KEYS = {
     "endpointTimeSeriesMaxStacked",
     "aiSessionTimeSeries",
     "aiSessionTimeSeriesMaxStacked",
+    "aiUsage",
 }
 
 
@@ -122,6 +123,14 @@ def test_stats_without_data_return_the_full_structure(api: Api) -> None:
     body = stats(api)
     assert set(body) == STATS_KEYS
     assert body["jobs"] == {"total": 0}
+    assert body["aiUsage"] == {
+        "planner": "not_configured",
+        "period": "2025-01",
+        "tokensUsed": 0,
+        "tokensLimit": 2_000_000,
+        "overBudget": False,
+        "lastSkippedAt": None,
+    }
     assert body["endpoints"] == {"total": 0, "active": 0, "paused": 0}
     assert body["successRate"] == {"overall": 0, "trend": "stable"}
     assert body["recentActivity"] == {"runs24h": 0, "success24h": 0, "failure24h": 0}

@@ -1,0 +1,125 @@
+"""When the planner looks at an endpoint: marks after runs, the due verdict, clamps."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.domain.analysis import (
+    MIN_GAP,
+    budget_period,
+    latest_change,
+    next_analysis_at,
+    observe_run,
+    verdict,
+)
+from chalicelib.domain.entities import AnalysisSession, Endpoint
+
+T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+
+
+def ep(**kw: object) -> Endpoint:
+    base = Endpoint(
+        tenant_id="t",
+        id="e1",
+        job_id="j",
+        name="n",
+        url="https://example.com",
+        next_run_at=T + MIN,
+        created_at=T - timedelta(days=1),
+        updated_at=T,
+        baseline_interval_ms=60_000,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def session(at: datetime, **kw: object) -> AnalysisSession:
+    base = AnalysisSession(
+        endpoint_id="e1",
+        id="s",
+        tenant_id="t",
+        job_id="j",
+        analyzed_at=at,
+        reasoning="r",
+        next_analysis_at=at + timedelta(hours=1),
+        endpoint_failure_count=0,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_first_signal_marks_the_endpoint_urgently_but_not_its_siblings() -> None:
+    seen = observe_run(ep(), ep(failure_count=0), "abc", T)
+    assert seen.urgent and seen.endpoint.analysis_due_at == T
+    assert seen.endpoint.signal_fingerprint == "abc" and seen.endpoint.state_changed_at is None
+
+
+def test_a_changed_signal_is_a_state_change_for_the_whole_job() -> None:
+    before = ep(signal_fingerprint="abc", analysis_due_at=T + timedelta(hours=2))
+    seen = observe_run(before, before, "def", T)
+    assert seen.urgent and seen.endpoint.state_changed_at == T
+    assert seen.endpoint.analysis_due_at == T
+
+
+def test_streak_start_and_end_are_state_changes_even_with_the_same_signal() -> None:
+    ok = ep(signal_fingerprint="abc")
+    started = observe_run(ok, replace(ok, failure_count=1), None, T)
+    assert started.urgent and started.endpoint.state_changed_at == T
+    assert started.endpoint.signal_fingerprint == "abc"  # no body: the last signal stands
+    failing = ep(signal_fingerprint="abc", failure_count=3)
+    ended = observe_run(failing, replace(failing, failure_count=0), "abc", T)
+    assert ended.urgent and ended.endpoint.state_changed_at == T
+
+
+def test_a_failure_inside_a_streak_is_due_at_the_next_tick_not_urgent() -> None:
+    failing = ep(signal_fingerprint="abc", failure_count=2, analysis_due_at=T + timedelta(hours=1))
+    seen = observe_run(failing, replace(failing, failure_count=3), "abc", T)
+    assert not seen.urgent and seen.endpoint.analysis_due_at == T
+    quiet = observe_run(ep(signal_fingerprint="abc"), ep(signal_fingerprint="abc"), "abc", T)
+    assert not quiet.urgent and quiet.endpoint.analysis_due_at is None
+
+
+def test_verdict_reasons_in_order() -> None:
+    last = session(T - timedelta(hours=2))
+    ran = T - MIN
+    assert verdict(ep(last_run_at=ran), None, None, T).reason == "first_analysis"
+    assert verdict(ep(), None, None, T).reason is None  # never ran: nothing to read
+    assert verdict(ep(last_run_at=ran, state_changed_at=ran), last, None, T).reason == (
+        "state_change"
+    )
+    assert verdict(ep(), last, ran, T).reason == "sibling_change"
+    assert verdict(ep(last_run_at=ran, failure_count=2), last, None, T).reason == "new_failures"
+    assert verdict(ep(last_run_at=ran), last, None, T).reason == "scheduled"
+    fresh = session(T - timedelta(minutes=10))
+    assert verdict(ep(last_run_at=ran), fresh, None, T).reason is None
+
+
+def test_no_endpoint_is_analysed_twice_within_the_minimum_gap() -> None:
+    last = session(T - timedelta(seconds=20))
+    found = verdict(ep(state_changed_at=T), last, None, T)
+    assert not found.analyse and found.next_due == last.analyzed_at + MIN_GAP
+
+
+def test_an_endpoint_that_has_not_run_again_waits_for_its_next_run() -> None:
+    last = session(T - timedelta(hours=2), next_analysis_at=T - timedelta(hours=1))
+    later = T + timedelta(hours=3)
+    found = verdict(ep(last_run_at=T - timedelta(hours=3), next_run_at=later), last, None, T)
+    assert not found.analyse and found.next_due == later
+
+
+def test_latest_change_skips_the_endpoint_itself() -> None:
+    a, b = ep(id="a", state_changed_at=T), ep(id="b", state_changed_at=T - MIN)
+    assert latest_change([a, b], "a") == T - MIN and latest_change([a], "a") is None
+
+
+def test_next_analysis_is_clamped_to_five_minutes_and_a_day() -> None:
+    assert next_analysis_at(T, 3_600_000, None) == T + timedelta(hours=1)
+    assert next_analysis_at(T, 1_000, None) == T + timedelta(minutes=5)
+    assert next_analysis_at(T, 10**9, None) == T + timedelta(hours=24)
+    assert next_analysis_at(T, None, 600_000) == T + timedelta(minutes=10)
+    assert next_analysis_at(T, None, None) == T + timedelta(minutes=5)  # cron
+
+
+def test_budget_period_is_the_utc_month() -> None:
+    assert budget_period(datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == "2026-01"
+    assert budget_period(datetime(2025, 12, 31, 23, 59, tzinfo=UTC)) == "2025-12"
