@@ -80,6 +80,7 @@ class Banner:
     admin_token: seed.Secret
     home: Path
     store_url: str
+    planner: str = "off (set OPENAI_API_KEY, and OPENAI_BASE_URL for a local model)"
 
     def render(self) -> str:
         key_note = f"saved in {self.api_key.file}" if self.api_key.file else "CRONPILOT_API_KEY"
@@ -98,6 +99,7 @@ class Banner:
                 f"  State folder : {self.home}",
                 f"  Store        : {self.store_url}  (DynamoDB and SQS, served by moto)",
                 f"  Reference    : {self.base_url}/reference",
+                f"  AI planner   : {self.planner}",
                 "",
                 "Try it:",
                 f'  curl -H "x-api-key: {self.api_key.value}" {self.base_url}/jobs',
@@ -160,8 +162,18 @@ class LocalStack:
         self._api = ApiServer(app, config, HOST, o.port)
         self._api.start()
         self._events = self._start_events(app, config)
+        settings = deps.get().settings
+        planner = Banner.planner
+        if deps.get().planner_model is not None:
+            where = settings.ai_base_url or "api.openai.com"
+            planner = f"{settings.ai_model} at {where}, every {settings.analysis_period_s} s"
         self.banner = Banner(
-            f"http://{HOST}:{self._api.port}/api", api_key, admin, o.home, self.store.url
+            f"http://{HOST}:{self._api.port}/api",
+            api_key,
+            admin,
+            o.home,
+            self.store.url,
+            planner,
         )
         return self.banner
 
