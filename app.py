@@ -5,6 +5,7 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
+from chalicelib import observability
 from chalicelib.api import (
     accounts,
     controls,
@@ -42,23 +43,27 @@ middleware.register(app)
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="dispatch")
 def dispatch(event: CloudWatchEvent) -> dict[str, Any]:
     """Put due slots in flight and sweep zombies (locally every CRONPILOT_DISPATCH_PERIOD_S)."""
-    return handlers.on_dispatch_tick()
+    with observability.invocation("dispatch", request_id=observability.request_id(event.context)):
+        return handlers.on_dispatch_tick()
 
 
 @app.on_sqs_message(queue=get_settings().runs_queue_name, batch_size=10, name="execute")
 def execute(event: SQSEvent) -> dict[str, Any]:
     """Execute the slots of one batch, concurrently."""
-    return handlers.on_runs_batch(event.to_dict())
+    with observability.invocation("execute", request_id=observability.request_id(event.context)):
+        return handlers.on_runs_batch(event.to_dict())
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="analyze")
 def analyze(event: CloudWatchEvent) -> dict[str, Any]:
     """Send jobs due for analysis to the analysis queue (locally every
     CRONPILOT_ANALYSIS_PERIOD_S)."""
-    return handlers.on_analysis_tick()
+    with observability.invocation("analyze", request_id=observability.request_id(event.context)):
+        return handlers.on_analysis_tick()
 
 
 @app.on_sqs_message(queue=get_settings().analysis_queue_name, batch_size=1, name="analyzer")
 def analyzer(event: SQSEvent) -> dict[str, Any]:
     """Analyse one job: a session per due endpoint, hints written through scheduling."""
-    return handlers.on_analysis_batch(event.to_dict())
+    with observability.invocation("analyzer", request_id=observability.request_id(event.context)):
+        return handlers.on_analysis_batch(event.to_dict())

@@ -10,6 +10,7 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import deps as deps_module
+from chalicelib import observability
 from chalicelib.api.http import TENANT_KEY, envelope
 from chalicelib.domain.errors import DomainError, PayloadTooLarge, RateLimited
 from chalicelib.domain.timeutil import to_ms
@@ -102,14 +103,16 @@ def _authorised(event: Request, get_response: Callable[[Request], Response]) -> 
 
 def http_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Registered once in app.py for every route."""
-    request_id = str(uuid.uuid4())
-    try:
-        response = _authorised(event, get_response)
-    except DomainError as exc:
-        response = envelope(exc)
-    except Exception:
-        log.exception("unhandled error on %s %s", event.method, event.path)
-        response = Response(body={"Code": "InternalServerError"}, status_code=500)
+    context = getattr(event, "lambda_context", None)
+    request_id = observability.request_id(context) or str(uuid.uuid4())
+    with observability.invocation("api", request_id=request_id, method=event.method):
+        try:
+            response = _authorised(event, get_response)
+        except DomainError as exc:
+            response = envelope(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", event.method, event.path)
+            response = Response(body={"Code": "InternalServerError"}, status_code=500)
     return decorate(normalise(response), event.path or "", request_id)
 
 

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import replace
 from datetime import timedelta
 
+from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.capture import storable
@@ -36,6 +37,10 @@ class Executor:
 
     def run_slot(self, slot: QueuedSlot) -> Run | None:
         """Execute `slot` if this call wins its claim; the finished run, or None when dropped."""
+        with observability.correlated(tenant_id=slot.tenant_id, endpoint_id=slot.endpoint_id):
+            return self._run_slot(slot)
+
+    def _run_slot(self, slot: QueuedSlot) -> Run | None:
         d = self._deps
         started = d.clock.now()
         token = secrets.token_hex(12)
@@ -44,6 +49,7 @@ class Executor:
             slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, token
         )
         if claimed is None:
+            observability.count("ClaimsLost")
             return None
         needed = started + lock_duration(claimed)
         if needed > lock_until:
@@ -63,35 +69,42 @@ class Executor:
             deadline_at=started + lock_duration(claimed),
             expires_at=started + timedelta(days=d.settings.retention_days),
         )
-        d.runs.put(run)
-        result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
-        body, truncated = storable(result.response_body, result.truncated)
-        finished = replace(
-            run,
-            status=result.status,
-            finished_at=d.clock.now(),
-            duration_ms=result.duration_ms,
-            status_code=result.status_code,
-            error_message=result.error_message,
-            error_kind=result.error_kind,
-            response_body=body,
-            response_truncated=truncated,
-        )
-        d.runs.put(finished)
-        try:
-            _, urgent = d.scheduling.finish_run(
-                claimed.tenant_id,
-                claimed.id,
-                token,
-                started,
-                result.status == "success",
-                fingerprint(result.response_body),
+        with observability.correlated(run_id=run.id, job_id=claimed.job_id):
+            d.runs.put(run)
+            result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
+            body, truncated = storable(result.response_body, result.truncated)
+            finished = replace(
+                run,
+                status=result.status,
+                finished_at=d.clock.now(),
+                duration_ms=result.duration_ms,
+                status_code=result.status_code,
+                error_message=result.error_message,
+                error_kind=result.error_kind,
+                response_body=body,
+                response_truncated=truncated,
             )
-            if urgent and d.analysis_queue is not None and d.planner_model is not None:
-                # The state changed: have the job analysed within a minute, not at the next tick.
-                d.analysis_queue.send([JobRef(claimed.tenant_id, claimed.job_id)])
-        except LockLost:
-            # The claim expired mid-call and another execution owns the endpoint now; this
-            # run is recorded, the schedule is theirs to write.
-            log.warning("lock lost on %s for slot %s", claimed.id, slot.at.isoformat())
+            d.runs.put(finished)
+            try:
+                _, urgent = d.scheduling.finish_run(
+                    claimed.tenant_id,
+                    claimed.id,
+                    token,
+                    started,
+                    result.status == "success",
+                    fingerprint(result.response_body),
+                )
+                if urgent and d.analysis_queue is not None and d.planner_model is not None:
+                    # The state changed: analyse the job within a minute, not at the next tick.
+                    d.analysis_queue.send([JobRef(claimed.tenant_id, claimed.job_id)])
+            except LockLost:
+                # The claim expired mid-call and another execution owns the endpoint now; this
+                # run is recorded, the schedule is theirs to write.
+                log.warning("lock lost on %s for slot %s", claimed.id, slot.at.isoformat())
+                observability.count("LockLost")
+            observability.count("Runs")
+            if finished.status != "success":
+                observability.count("RunFailures")
+            lateness_ms = max(0.0, (started - slot.at) / timedelta(milliseconds=1))
+            observability.count("RunLateness", lateness_ms, observability.Unit.Milliseconds)
         return finished

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from chalicelib import deps as deps_module
+from chalicelib import observability
 from chalicelib.engine.dispatch import dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot
@@ -22,7 +23,11 @@ MAX_PARALLEL = 10
 def on_dispatch_tick() -> dict[str, Any]:
     """Run one dispatcher tick with the process's dependencies."""
     d = deps_module.get()
-    return asdict(dispatch(d, d.require_queue(), d.clock.now()))
+    report = dispatch(d, d.require_queue(), d.clock.now())
+    observability.count("DispatcherTicks")
+    observability.count("SlotsDispatched", report.sent + report.resent)
+    observability.count("Zombies", report.zombies)
+    return asdict(report)
 
 
 def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +62,9 @@ def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
 def on_analysis_tick() -> dict[str, Any]:
     """Send the jobs due for analysis to the analysis queue."""
     d = deps_module.get()
-    return asdict(dispatch_analysis(d, d.require_analysis_queue(), d.clock.now()))
+    tick = dispatch_analysis(d, d.require_analysis_queue(), d.clock.now())
+    observability.count("AnalysisJobsSent", tick.jobs_sent)
+    return asdict(tick)
 
 
 def on_analysis_batch(event: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +80,8 @@ def on_analysis_batch(event: dict[str, Any]) -> dict[str, Any]:
             log.error("dropping malformed analysis message %s", record.get("messageId"))
             continue
         try:
-            report = analyzer.analyse_job(ref)
+            with observability.correlated(tenant_id=ref.tenant_id, job_id=ref.job_id):
+                report = analyzer.analyse_job(ref)
         except Exception:
             log.exception("analysis of job %s failed; will retry", ref.job_id)
             failed.append({"itemIdentifier": str(record.get("messageId"))})

@@ -18,6 +18,10 @@ def main() -> int:
     )
     for noisy in ("botocore", "boto3", "urllib3", "pynamodb", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The handlers' JSON lines already reach stderr through the powertools logger; CloudWatch
+    # metric lines (EMF) would only clutter the terminal.
+    logging.getLogger("cronpilot").propagate = False
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         options = LocalOptions.from_env(os.environ, Path.cwd())
     except ValueError as exc:

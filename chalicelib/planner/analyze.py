@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.analysis import (
@@ -109,11 +110,13 @@ class Analyzer:
             due = found.next_due
             if found.reason is not None:
                 if self._over_budget(tenant, now):
+                    observability.count("AnalysisSkippedBudget")
                     report.skipped = "over_budget"
                     due = now + BUDGET_RETRY
                 else:
                     report.reasons[endpoint_id] = found.reason
-                    session = self._session(view, current, last)
+                    with observability.correlated(endpoint_id=endpoint_id):
+                        session = self._session(view, current, last)
                     report.sessions.append(session)
                     due = session.next_analysis_at
             self._set_due(tenant.id, current, due)
@@ -173,11 +176,16 @@ class Analyzer:
             expires_at=done + timedelta(days=d.settings.retention_days),
         )
         d.sessions.put(session)
+        observability.count("AnalysisSessions")
+        observability.count("AiTokens", outcome.tokens)
+        if session.status != "success":
+            observability.count("AnalysisFailures")
         if outcome.tokens:
             d.tenants.add_ai_tokens(view.tenant.id, budget_period(done), outcome.tokens)
         log.info(
-            "analysed %s: %s, %d tool calls, %d tokens, next at %s",
+            "analysed %s in session %s: %s, %d tool calls, %d tokens, next at %s",
             endpoint.id,
+            session.id,
             session.status,
             len(session.tool_calls),
             outcome.tokens,
