@@ -14,7 +14,7 @@ from chalicelib.domain.timeutil import from_ms, to_ms
 
 log = logging.getLogger("cronpilot.engine")
 MAX_DELAY_S = 900  # SQS's own limit
-# The longest claim a message may ask for: the longest timeout (30 min) with room to spare.
+# The longest claim a message may ask for: the longest timeout (14 min) with room to spare.
 MAX_LOCK_MS = 2 * 3_600_000
 BATCH = 10
 

@@ -168,8 +168,9 @@ CREATE_REJECTIONS: list[tuple[dict[str, Any], str]] = [
     ({"maxIntervalMs": 0}, "maxIntervalMs"),
     ({"minIntervalMs": 60000, "maxIntervalMs": 30000}, "minIntervalMs"),
     ({"timeoutMs": 999}, "timeoutMs"),
-    ({"timeoutMs": 1800001}, "timeoutMs"),
-    ({"maxExecutionTimeMs": 1800001}, "maxExecutionTimeMs"),
+    ({"timeoutMs": 840001}, "timeoutMs"),
+    ({"timeoutMs": 1800000}, "timeoutMs"),
+    ({"maxExecutionTimeMs": 840001}, "maxExecutionTimeMs"),
     ({"maxExecutionTimeMs": 0}, "maxExecutionTimeMs"),
     ({"maxResponseSizeKb": 0}, "maxResponseSizeKb"),
     ({"maxResponseSizeKb": 10001}, "maxResponseSizeKb"),
@@ -196,7 +197,7 @@ def test_create_rejections_name_the_field_and_change_nothing(
     [
         {"baselineIntervalMs": 1000},
         {"timeoutMs": 1000},
-        {"timeoutMs": 1800000},
+        {"timeoutMs": 840000},
         {"maxResponseSizeKb": 1},
         {"maxResponseSizeKb": 10000},
         {"minIntervalMs": 1000, "maxIntervalMs": 1000},
@@ -341,3 +342,12 @@ def test_patch_checks_the_new_url(api: Api, job: dict[str, Any], endpoint: dict[
     reply = api.patch(_path(job, endpoint), {"url": "http://192.168.1.10/"})
     assert reply.status == 400 and reply.error["details"][0]["field"] == "url"
     assert snapshot() == before
+
+
+def test_a_timeout_lambda_cannot_honour_is_refused_with_the_reason(
+    api: Api, job: dict[str, Any]
+) -> None:
+    reply = api.post(_path(job), {**ENDPOINT, "timeoutMs": 900_000})
+    assert reply.status == 400
+    (detail,) = [d for d in reply.error["details"] if d["field"] == "timeoutMs"]
+    assert "at most 840000 ms" in detail["message"] and "Lambda" in detail["message"]
