@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from chalicelib import secrets
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
@@ -105,7 +106,7 @@ def get() -> Deps:
     if _current is None:
         with _lock:
             if _current is None:
-                settings = get_settings()
+                settings = secrets.resolve(get_settings())
                 clock = SystemClock()
                 _current = Deps(
                     settings=settings,
