@@ -115,7 +115,8 @@ def next_analysis_at(
 ) -> datetime:
     """The model's request clamped to 5 min to 24 h; without one, the baseline interval (cron
     endpoints: 5 min), clamped the same way."""
-    wanted = timedelta(milliseconds=requested_ms or baseline_interval_ms or 0)
+    fallback = baseline_interval_ms or 0
+    wanted = timedelta(milliseconds=requested_ms if requested_ms is not None else fallback)
     return now + min(max(wanted, MIN_NEXT_ANALYSIS), MAX_NEXT_ANALYSIS)
 
 

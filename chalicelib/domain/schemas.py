@@ -117,6 +117,8 @@ Url = Annotated[StrictStr, Field(min_length=1, max_length=URL_MAX), AfterValidat
 Cron = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_cron)]
 TimeZoneName = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
 IntervalMs = Annotated[StrictInt, Field(ge=MIN_INTERVAL_MS, le=MAX_INTERVAL_MS)]
+
+
 def _timeout(value: int) -> int:
     if value > MAX_TIMEOUT_MS:
         raise ValueError(

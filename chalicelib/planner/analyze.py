@@ -115,10 +115,18 @@ class Analyzer:
                     due = now + BUDGET_RETRY
                 else:
                     report.reasons[endpoint_id] = found.reason
-                    with observability.correlated(endpoint_id=endpoint_id):
-                        session = self._session(view, current, last)
-                    report.sessions.append(session)
-                    due = session.next_analysis_at
+                    try:
+                        with observability.correlated(endpoint_id=endpoint_id):
+                            session = self._session(view, current, last)
+                    except Exception:
+                        # One endpoint's failure must not starve its siblings; it is looked
+                        # at again in a few minutes.
+                        log.exception("Failed to analyze endpoint %s", endpoint_id)
+                        observability.count("AnalysisFailures")
+                        due = d.clock.now() + MIN_NEXT_ANALYSIS
+                    else:
+                        report.sessions.append(session)
+                        due = session.next_analysis_at
             self._set_due(tenant.id, current, due)
             if due is not None and (earliest_next is None or due < earliest_next):
                 earliest_next = due
@@ -148,7 +156,12 @@ class Analyzer:
         )
         siblings = [e for e in view.endpoints.values() if e.id != endpoint.id]
         text = prompt.build(endpoint, view.job, siblings, recent, last, started)
-        outcome = run_session(self._model, text, Toolbox(d, view, endpoint.id))
+        outcome = run_session(
+            self._model,
+            text,
+            Toolbox(d, view, endpoint.id),
+            max_output_tokens=d.settings.ai_max_output_tokens,
+        )
         done = d.clock.now()
         if outcome.submitted is not None:
             requested = outcome.submitted.get("next_analysis_in_ms")

@@ -7,6 +7,7 @@ total stays inside a time budget; then a ProviderError the session records.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,8 +34,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return float(min(max(retry_after, 0.0), self.max_delay_s))
+        """The server's Retry-After when it gives a positive one (the budget decides whether
+        waiting that long is worth it), else exponential backoff."""
+        if retry_after is not None and retry_after > 0:
+            return float(retry_after)
         return float(min(self.first_delay_s * 2.0 ** (attempt - 1), self.max_delay_s))
 
 
@@ -42,12 +45,15 @@ def _retry_after(exc: Exception) -> float | None:
     response = getattr(exc, "response", None)
     header = response.headers.get("retry-after") if response is not None else None
     try:
-        return float(header) if header is not None else None
+        value = float(header) if header is not None else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _transient(exc: Exception) -> bool:
+    if getattr(exc, "code", None) == "insufficient_quota":
+        return False  # a spent account does not recover within seconds
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -124,7 +130,9 @@ def _completion(response: Any) -> Completion:
     if not getattr(response, "choices", None):
         raise ProviderError("the model returned no choices", transient=True)
     choice = response.choices[0]
-    message = choice.message
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise ProviderError("the model returned a choice without a message", transient=True)
     calls = tuple(
         ToolCallRequest(
             id=call.id,

@@ -59,7 +59,11 @@ def _content(result: Any) -> str:
 
 
 def run_session(
-    model: ChatModel, prompt: str, toolbox: Toolbox, max_steps: int = MAX_STEPS
+    model: ChatModel,
+    prompt: str,
+    toolbox: Toolbox,
+    max_steps: int = MAX_STEPS,
+    max_output_tokens: int | None = None,
 ) -> Outcome:
     """Converse until the model submits or the step budget ends."""
     tools = tool_definitions()
@@ -113,7 +117,7 @@ def run_session(
                 "output_truncated",
                 f"Output token limit hit on {len(truncated_steps)} step(s) — model response was "
                 "truncated",
-                {"truncatedSteps": truncated_steps},
+                {"truncatedSteps": truncated_steps, "maxOutputTokens": max_output_tokens},
             )
         )
     if outcome.submitted is None and outcome.error is None:

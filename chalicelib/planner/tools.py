@@ -19,7 +19,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import Endpoint, Job, Run, Tenant
 from chalicelib.domain.governor import plan_next_run
-from chalicelib.domain.schemas import MAX_TTL_MINUTES, ONESHOT_PAST_TOLERANCE_MS, REASON_MAX
+from chalicelib.domain.schemas import (
+    MAX_INTERVAL_MS,
+    MAX_TTL_MINUTES,
+    ONESHOT_PAST_TOLERANCE_MS,
+    REASON_MAX,
+)
 from chalicelib.domain.timeutil import iso, parse_instant
 from chalicelib.engine.scheduling import Change, Keep, Nudge, Replan, RunAt
 from chalicelib.planner import text
@@ -31,7 +36,7 @@ ACTION_TOOLS = ("propose_interval", "propose_next_time", "pause_until", "clear_h
 def _instant(value: str) -> str:
     try:
         parse_instant(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(
             f"must be an ISO-8601 UTC time such as 2025-01-01T12:00:00Z ({exc})"
         ) from None
@@ -71,7 +76,11 @@ class SiblingArgs(_Args):
 
 class IntervalArgs(_Args):
     interval_ms: float = Field(
-        alias="intervalMs", gt=0, description="New interval between runs, in milliseconds."
+        alias="intervalMs",
+        gt=0,
+        le=MAX_INTERVAL_MS,
+        allow_inf_nan=False,
+        description="New interval between runs, in milliseconds.",
     )
     ttl_minutes: float = Field(
         60,
@@ -268,11 +277,9 @@ class Toolbox:
 
     def _get_response_history(self, args: HistoryArgs) -> dict[str, Any]:
         now = self._deps.clock.now()
-        # A run still in flight has no duration; ask for a few extra to fill the page.
-        fetched, _ = self._deps.runs.page(
-            self._view.tenant.id, self._id, now, None, args.offset + args.limit + 3, 0
+        finished = self._deps.runs.finished(
+            self._view.tenant.id, self._id, now, args.offset + args.limit + 1
         )
-        finished = [r for r in fetched if r.duration_ms is not None]
         window = finished[args.offset : args.offset + args.limit + 1]
         has_more = len(window) > args.limit
         window = window[: args.limit]

@@ -98,6 +98,25 @@ class RunRepo:
             return to_entity(item)
         return None
 
+    def finished(
+        self, tenant_id: str, endpoint_id: str, now: datetime, count: int, scan_limit: int = 500
+    ) -> list[Run]:
+        """Up to `count` newest runs that have a duration (still-running runs and swept
+        zombies have none), looking at no more than `scan_limit` runs."""
+        query = RunItem.query(
+            endpoint_id,
+            filter_condition=_visible(tenant_id, now) & RunItem.duration_ms.exists(),
+            scan_index_forward=False,
+            page_size=min(100, count + 5),
+            limit=scan_limit,
+        )
+        found: list[Run] = []
+        for item in query:
+            found.append(to_entity(item))
+            if len(found) >= count:
+                break
+        return found
+
     def outcomes_since(
         self, tenant_id: str, endpoint_id: str, since: datetime, now: datetime, limit: int = 3000
     ) -> list[Run]:
