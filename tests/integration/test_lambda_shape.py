@@ -1,0 +1,156 @@
+"""The deployed shape, end to end for one minute of virtual time: the dispatcher, executor,
+analysis tick and analyzer functions called as Lambda calls them (Lambda-shaped events and a
+context), against moto's DynamoDB and SQS, a loopback target and a scripted model.
+
+SQS delays are wall-clock in moto, so the harness sends with no delay and holds each runs
+message until the virtual clock reaches its slot, as a delayed message would become visible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from bench.scenarios.scripted import Observation, ScriptedModel
+from chalicelib import deps as deps_module
+from chalicelib.clock import ManualClock
+from chalicelib.deps import Deps
+from chalicelib.engine import queue as queue_module
+from chalicelib.engine.caller import Caller
+from chalicelib.engine.queue import QueuedSlot, SqsSlotQueue
+from chalicelib.local.events import default_context, scheduled_event, sqs_records
+from chalicelib.planner.queue import SqsAnalysisQueue
+from chalicelib.settings import Settings
+from tests.conftest import T0, Api, _wipe, new_tenant
+from tests.integration.test_caller import Target, _send
+
+REGION = "us-east-1"
+
+
+@dataclass
+class Harness:
+    """Plays EventBridge and the SQS event source mappings on virtual time."""
+
+    deps: Deps
+    clock: ManualClock
+    sqs: Any
+    held: list[dict[str, Any]] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+    def receive(self, name: str) -> list[dict[str, Any]]:
+        url, got = self.url(name), list[dict[str, Any]]()
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return got
+            for m in messages:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            got.extend(messages)
+
+    def invoke(self, handler: Any, name: str, messages: list[dict[str, Any]]) -> None:
+        arn = f"arn:aws:sqs:{REGION}:123456789012:{name}"
+        event = {"Records": sqs_records(messages, arn, REGION)}
+        result = handler(event, default_context(name))
+        self.results.append(result)
+
+    def schedule(self, handler: Any, rule: str) -> None:
+        handler(scheduled_event(rule, REGION, self.clock), default_context(rule))
+
+    def step(self, functions: Any) -> None:
+        """Deliver what is visible at the current virtual second."""
+        settings = self.deps.settings
+        self.held.extend(self.receive(settings.runs_queue_name))
+        now = self.clock.now()
+        due = [m for m in self.held if QueuedSlot.decode(m["Body"]).at <= now]
+        self.held = [m for m in self.held if m not in due]
+        for start in range(0, len(due), 10):
+            self.invoke(functions.execute, settings.runs_queue_name, due[start : start + 10])
+        for message in self.receive(settings.analysis_queue_name):
+            self.invoke(functions.analyzer, settings.analysis_queue_name, [message])
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    server = Target()
+    server.answer = lambda h: _send(h, 200, b'{"status": "degraded"}', "application/json")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stage(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    clock = ManualClock(T0)
+    settings = replace(Settings.from_env(), allow_private_targets=True, ai_configured=True)
+
+    def tighten(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+        if isinstance(o.latest, dict) and o.latest.get("status") == "degraded":
+            return [("propose_interval", {"intervalMs": 5_000, "ttlMinutes": 10})]
+        return []
+
+    d = Deps(
+        settings=settings,
+        clock=clock,
+        queue=SqsSlotQueue(settings.runs_queue_name, REGION),
+        analysis_queue=SqsAnalysisQueue(settings.analysis_queue_name, REGION),
+        planner_model=ScriptedModel({"Health": tighten}, next_analysis_ms=3_600_000),
+    )
+    d.caller = Caller(allow_private=True, now_s=lambda: clock.now().timestamp())
+    monkeypatch.setattr(queue_module, "delay_seconds", lambda slot, now: 0)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    deps_module.use(d)
+    harness = Harness(d, clock, boto3.client("sqs", region_name=REGION))
+    yield harness
+    for name in (settings.runs_queue_name, settings.analysis_queue_name):
+        harness.sqs.purge_queue(QueueUrl=harness.url(name))
+    _wipe()
+    deps_module.use(None)
+
+
+def test_one_minute_of_the_deployed_functions(
+    stage: Harness, target: Target, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import app as functions  # what the Lambda handlers `app.dispatch`, `app.execute`... name
+
+    with Client(functions.app, stage_name="local") as client:
+        api = Api(client, new_tenant(stage.deps, "acme"))
+        job = api.post("/api/jobs", {"name": "Monitoring"}).body
+        body = {"name": "Health", "url": target.url + "/health", "baselineIntervalMs": 10_000}
+        endpoint = api.post(f"/api/jobs/{job['id']}/endpoints", body).body
+    for second in range(61):
+        if second % 60 == 0:
+            stage.schedule(functions.dispatch, "cronpilot-dispatch")
+            stage.schedule(functions.analyze, "cronpilot-analyze")
+        stage.step(functions)
+        stage.clock.advance(timedelta(seconds=1))
+
+    assert all(r == {"batchItemFailures": []} for r in stage.results), stage.results
+    runs, total = stage.deps.runs.page("acme", endpoint["id"], stage.clock.now(), None, 100, 0)
+    slots = [r.slot_at for r in runs if r.slot_at is not None]
+    assert len(set(slots)) == len(slots) == total  # each slot ran exactly once
+    assert all(r.status == "success" for r in runs)
+    # Every 10 s until the planner, reacting to the first degraded answer, tightened to 5 s.
+    gaps = sorted({(a - b).total_seconds() for a, b in itertools.pairwise(slots)})
+    assert gaps[0] == 5.0 and gaps[-1] <= 10.0 and total >= 10
+    (session,) = stage.deps.sessions.page("acme", endpoint["id"], stage.clock.now(), 10, 0)[0]
+    assert session.status == "success"
+    assert [c.tool for c in session.tool_calls][-2:] == ["propose_interval", "submit_analysis"]
+
+    out, err = capfd.readouterr()
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    ran = [x for x in logs if x.get("handler") == "analyzer" and "analysed" in x["message"]]
+    assert ran and ran[0]["job_id"] == job["id"] and ran[0]["endpoint_id"] == endpoint["id"]
+    emf = [json.loads(line) for line in out.splitlines() if '"CloudWatchMetrics"' in line]
+    names = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"Runs", "RunLateness", "DispatcherTicks", "AnalysisSessions", "AiTokens"} <= names
