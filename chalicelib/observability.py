@@ -10,6 +10,7 @@ outside Lambda. Nothing secret is passed in: keys, signing keys and request head
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 _metrics_lock = threading.Lock()
+# httpx logs every request URL at INFO, and an endpoint's URL may carry a token in its query.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 Unit = MetricUnit
 
