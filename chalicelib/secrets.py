@@ -35,8 +35,9 @@ def ssm_fetch(region: str) -> Fetch:
 def resolve(
     settings: Settings, env: Mapping[str, str] | None = None, fetch: Fetch | None = None
 ) -> Settings:
-    """Settings with the parameter-held secrets filled in; a missing parameter is an error
-    that names it (a stage configured for SSM must not start without its secrets)."""
+    """Settings with the parameter-held secrets filled in. A parameter that cannot be read is
+    logged by name and left unset (admin routes stay closed, the planner off): scheduling
+    must not stop because a secret is missing."""
     e = os.environ if env is None else env
     read = fetch or ssm_fetch(settings.region)
     admin, key = settings.admin_token, settings.ai_api_key
@@ -55,10 +56,9 @@ def resolve(
     )
 
 
-def _read(fetch: Fetch, name: str) -> str:
+def _read(fetch: Fetch, name: str) -> str | None:
     try:
         return fetch(name)
     except Exception as exc:
-        raise RuntimeError(
-            f"could not read the SSM parameter {name}: {type(exc).__name__}"
-        ) from None
+        log.error("could not read the SSM parameter %s (%s)", name, type(exc).__name__)
+        return None

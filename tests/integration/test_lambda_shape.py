@@ -8,6 +8,7 @@ message until the virtual clock reaches its slot, as a delayed message would bec
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from chalice.test import Client
 
 from bench.scenarios.scripted import Observation, ScriptedModel
@@ -26,6 +28,7 @@ from chalicelib.deps import Deps
 from chalicelib.engine import queue as queue_module
 from chalicelib.engine.caller import Caller
 from chalicelib.engine.queue import QueuedSlot, SqsSlotQueue
+from chalicelib.infra.policies import policy
 from chalicelib.local.events import default_context, scheduled_event, sqs_records
 from chalicelib.planner.queue import SqsAnalysisQueue
 from chalicelib.settings import Settings
@@ -33,6 +36,40 @@ from tests.conftest import T0, Api, _wipe, new_tenant
 from tests.integration.test_caller import Target, _send
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
+PREFIX = "cp-test"
+
+
+@dataclass
+class CallLog:
+    """Every AWS call, by the function that made it (to check the IAM policies)."""
+
+    function: str = "api_handler"
+    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def resource(self, service: str, params: dict[str, Any]) -> str:
+        if service == "dynamodb":
+            table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{params.get('TableName', '')}"
+            index = params.get("IndexName")
+            return f"{table}/index/{index}" if index else table
+        if service == "sqs":
+            name = params.get("QueueName") or str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        if service == "ssm":
+            return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{params.get('Name', '')}"
+        return "*"
+
+
+def allowed(document: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether an IAM policy (ours: Allow statements, `*` wildcards) permits the call."""
+    for statement in document["Statement"]:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        patterns = [r.replace("cronpilot-dev", PREFIX) for r in resources]
+        if action in actions and any(fnmatch.fnmatchcase(resource, p) for p in patterns):
+            return True
+    return False
 
 
 @dataclass
@@ -44,6 +81,7 @@ class Harness:
     sqs: Any
     held: list[dict[str, Any]] = field(default_factory=list)
     results: list[Any] = field(default_factory=list)
+    log: CallLog = field(default_factory=CallLog)
 
     def url(self, name: str) -> str:
         return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
@@ -62,11 +100,25 @@ class Harness:
     def invoke(self, handler: Any, name: str, messages: list[dict[str, Any]]) -> None:
         arn = f"arn:aws:sqs:{REGION}:123456789012:{name}"
         event = {"Records": sqs_records(messages, arn, REGION)}
-        result = handler(event, default_context(name))
+        self.log.function = "execute" if handler is self.functions.execute else "analyzer"
+        try:
+            result = handler(event, default_context(name))
+        finally:
+            self.log.function = "harness"
         self.results.append(result)
 
     def schedule(self, handler: Any, rule: str) -> None:
-        handler(scheduled_event(rule, REGION, self.clock), default_context(rule))
+        self.log.function = rule.removeprefix("cronpilot-")
+        try:
+            handler(scheduled_event(rule, REGION, self.clock), default_context(rule))
+        finally:
+            self.log.function = "harness"
+
+    @property
+    def functions(self) -> Any:
+        import app as functions_module
+
+        return functions_module
 
     def step(self, functions: Any) -> None:
         """Deliver what is visible at the current virtual second."""
@@ -111,6 +163,16 @@ def stage(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     deps_module.use(d)
     harness = Harness(d, clock, boto3.client("sqs", region_name=REGION))
+    original = BaseClient._make_api_call
+
+    def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.endpoint_prefix
+        if harness.log.function != "harness":
+            resource = harness.log.resource(service, params)
+            harness.log.calls.append((harness.log.function, service, operation, resource))
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
     yield harness
     for name in (settings.runs_queue_name, settings.analysis_queue_name):
         harness.sqs.purge_queue(QueueUrl=harness.url(name))
@@ -123,11 +185,13 @@ def test_one_minute_of_the_deployed_functions(
 ) -> None:
     import app as functions  # what the Lambda handlers `app.dispatch`, `app.execute`... name
 
+    stage.log.function = "api_handler"
     with Client(functions.app, stage_name="local") as client:
         api = Api(client, new_tenant(stage.deps, "acme"))
         job = api.post("/api/jobs", {"name": "Monitoring"}).body
         body = {"name": "Health", "url": target.url + "/health", "baselineIntervalMs": 10_000}
         endpoint = api.post(f"/api/jobs/{job['id']}/endpoints", body).body
+    stage.log.function = "harness"
     for second in range(61):
         if second % 60 == 0:
             stage.schedule(functions.dispatch, "cronpilot-dispatch")
@@ -154,3 +218,15 @@ def test_one_minute_of_the_deployed_functions(
     emf = [json.loads(line) for line in out.splitlines() if '"CloudWatchMetrics"' in line]
     names = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"Runs", "RunLateness", "DispatcherTicks", "AnalysisSessions", "AiTokens"} <= names
+
+    # Least privilege, checked against what the code really calls.
+    made = {(fn, f"{service}:{op}", resource) for fn, service, op, resource in stage.log.calls}
+    assert {fn for fn, _, _ in made} == {
+        "api_handler",
+        "dispatch",
+        "analyze",
+        "execute",
+        "analyzer",
+    }
+    refused = sorted(c for c in made if not allowed(policy("dev", c[0]), c[1], c[2]))
+    assert refused == [], refused

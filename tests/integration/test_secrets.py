@@ -33,6 +33,10 @@ def test_plain_variables_win_and_nothing_is_read_without_parameters() -> None:
     assert resolve(Settings(), {}, refuse) == Settings()
 
 
-def test_a_missing_parameter_stops_the_start_with_its_name(aws: None) -> None:
-    with pytest.raises(RuntimeError, match="/cp/test/missing"):
-        resolve(Settings(), {"CRONPILOT_ADMIN_TOKEN_PARAM": "/cp/test/missing"})
+def test_a_missing_parameter_is_logged_by_name_and_left_unset(
+    aws: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"CRONPILOT_ADMIN_TOKEN_PARAM": "/cp/test/missing", "OPENAI_API_KEY_PARAM": "/cp/x"}
+    resolved = resolve(Settings(), env)
+    assert resolved.admin_token is None and not resolved.ai_configured
+    assert "/cp/test/missing" in caplog.text and "/cp/x" in caplog.text

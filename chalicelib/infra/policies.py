@@ -1,0 +1,149 @@
+"""Least-privilege IAM policies, one per function and stage, written to .chalice/.
+
+Each function gets the DynamoDB actions, queues and parameters its code uses and nothing
+else (reviewed against the repositories and handlers it reaches; see docs/operations.md).
+`python -m chalicelib.infra.policies` rewrites the files; a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CHALICE_DIR = ROOT / ".chalice"
+STAGES = ("dev", "prod")
+
+GET = ("dynamodb:GetItem",)
+QUERY = ("dynamodb:Query",)
+PUT = ("dynamodb:PutItem",)
+UPDATE = ("dynamodb:UpdateItem",)
+DELETE = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+SEND = ("sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessageBatch")
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+@dataclass(frozen=True)
+class Access:
+    """Table suffix -> DynamoDB actions; queue suffix -> SQS actions."""
+
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    queues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    describe_tables: tuple[str, ...] = ()
+
+
+SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE}
+FUNCTIONS: dict[str, Access] = {
+    # Dispatcher: due index, in-flight marks, zombie sweep.
+    "dispatch": Access(
+        tables={**SCHEDULING, "runs": GET + QUERY + PUT},
+        queues={"runs": SEND},
+    ),
+    # Executor: claim, run record, settle, signing key (created on first use), analysis mark.
+    "execute": Access(
+        tables={**SCHEDULING, "runs": PUT, "signing-keys": GET + PUT},
+        queues={"runs": SEND + CONSUME, "analysis": SEND},
+    ),
+    # Analysis tick: the byAnalysis index only.
+    "analyze": Access(tables={"endpoints": QUERY}, queues={"analysis": SEND}),
+    # Analyzer: job lease, endpoints and their runs, sessions, the tenant's token counter.
+    "analyzer": Access(
+        tables={
+            **SCHEDULING,
+            "jobs": GET + UPDATE,
+            "runs": QUERY,
+            "sessions": QUERY + PUT,
+            "tenants": GET + UPDATE,
+        },
+        queues={"runs": SEND, "analysis": SEND + CONSUME},
+    ),
+    # REST API: every resource; deletes cascade to runs and sessions; admin lists tenants.
+    "api_handler": Access(
+        tables={
+            "tenants": GET + PUT + UPDATE + ("dynamodb:Scan",),
+            "api-keys": GET + QUERY + PUT + UPDATE,
+            "signing-keys": GET + PUT + DELETE,
+            "jobs": GET + QUERY + PUT,
+            "endpoints": GET + QUERY + PUT + UPDATE + DELETE,
+            "runs": GET + QUERY + PUT + DELETE,
+            "sessions": GET + QUERY + DELETE,
+        },
+        queues={"runs": SEND},
+        describe_tables=("tenants",),
+    ),
+}
+
+
+def stack_name(stage: str) -> str:
+    """The CloudFormation stack (and table/queue prefix) of a stage."""
+    return f"cronpilot-{stage}"
+
+
+def policy(stage: str, function: str) -> dict[str, Any]:
+    """The IAM policy document of one function on one stage."""
+    access = FUNCTIONS[function]
+    prefix = stack_name(stage)
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "arn:aws:logs:*:*:*",
+        },
+        {
+            "Sid": "Traces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "StageSecrets",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": f"arn:aws:ssm:*:*:parameter/cronpilot/{stage}/*",
+        },
+    ]
+    for suffix, actions in sorted(access.tables.items()):
+        table = f"arn:aws:dynamodb:*:*:table/{prefix}-{suffix}"
+        extra = ("dynamodb:DescribeTable",) if suffix in access.describe_tables else ()
+        statements.append(
+            {
+                "Sid": "Table" + "".join(p.title() for p in suffix.split("-")),
+                "Effect": "Allow",
+                "Action": sorted(set(actions + extra)),
+                "Resource": [table, f"{table}/index/*"],
+            }
+        )
+    for suffix, actions in sorted(access.queues.items()):
+        statements.append(
+            {
+                "Sid": "Queue" + suffix.title(),
+                "Effect": "Allow",
+                "Action": sorted(set(actions)),
+                "Resource": f"arn:aws:sqs:*:*:{prefix}-{suffix}",
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_file(stage: str, function: str) -> Path:
+    return CHALICE_DIR / f"policy-{stage}-{function}.json"
+
+
+def render(stage: str, function: str) -> str:
+    return json.dumps(policy(stage, function), indent=2) + "\n"
+
+
+def main() -> int:
+    """Write every policy file."""
+    for stage in STAGES:
+        for function in FUNCTIONS:
+            policy_file(stage, function).write_text(render(stage, function))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
