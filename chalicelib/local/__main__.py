@@ -18,10 +18,16 @@ def main() -> int:
     )
     for noisy in ("botocore", "boto3", "urllib3", "pynamodb", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # The handlers' JSON lines already reach stderr through the powertools logger; CloudWatch
+    # The handlers' JSON lines reach stderr through the powertools logger, so they must not
+    # propagate to the root handler as well; with that settled, powertools' own guard against
+    # duplicates (a root-handler filter that drops every logger whose name merely contains
+    # "cronpilot", the stack's own "cronpilot-local" included) must stay off. CloudWatch
     # metric lines (EMF) would only clutter the terminal.
-    logging.getLogger("cronpilot").propagate = False
+    os.environ.setdefault("POWERTOOLS_LOG_DEDUPLICATION_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from chalicelib import observability
+
+    logging.getLogger(observability.SERVICE).propagate = False
     try:
         options = LocalOptions.from_env(os.environ, Path.cwd())
     except ValueError as exc:
