@@ -9,13 +9,16 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+# Then the `cronpilot` command, editable so it runs this checkout; its dependencies are the
+# pinned ones installed just before (hence --no-deps).
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m chalicelib.local
+	$(BIN)/cronpilot local
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,271 @@
+"""The MCP server's contract without a stack: tool names, one tool per REST operation with the
+API's own models, described inputs, and exactly what each call sends (a recording transport)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+
+from chalicelib.domain.schemas import MIN_INTERVAL_MS
+from cronpilot_client.api import ApiClient
+from cronpilot_client.config import ClientConfig
+from cronpilot_client.mcp_server.catalog import REFERENCE_TOOLS, TOOLS, ToolSpec
+from cronpilot_client.mcp_server.schema import input_schema, query_fields
+from cronpilot_client.mcp_server.server import build_server
+from tests.client.conftest import text_of
+
+pytestmark = pytest.mark.anyio
+
+EXTRA_TOOLS = {
+    "deleteEndpoint",
+    "getDashboardActivity",
+    "listAnalysisSessions",
+    "getAnalysisSession",
+    "createApiKey",
+    "listApiKeys",
+    "revokeApiKey",
+}
+# Second spellings of a route (docs/api.md "Aliases"): one tool covers both.
+ALIASES = {
+    ("POST", "/jobs/{}/archive"),
+    ("GET", "/endpoints/{}/analysis-sessions"),
+    ("GET", "/analysis-sessions/{}"),
+    ("GET", "/dashboard"),
+    ("POST", "/endpoints/{}/resume"),
+}
+SPECS = {spec.name: spec for spec in TOOLS}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Recording:
+    """Requests the API client sent, and what the fake API answers."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+    answer: Callable[[httpx.Request], httpx.Response] = field(
+        default=lambda request: httpx.Response(
+            404, json={"error": {"code": "NOT_FOUND", "message": "Not found", "details": None}}
+        )
+    )
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answer(request)
+
+
+@pytest.fixture
+def recording() -> Recording:
+    return Recording()
+
+
+@pytest.fixture
+async def client(recording: Recording) -> AsyncIterator[Client]:
+    config = ClientConfig(url="http://127.0.0.1:9/api", api_key="cp_contract_key_0123456789")
+    with ApiClient(config, transport=httpx.MockTransport(recording.handle)) as api:
+        async with Client(build_server(api, docs=[])) as connected:
+            yield connected
+
+
+def shape(path: str) -> str:
+    return re.sub(r"{[^}]+}", "{}", path)
+
+
+async def test_the_reference_names_plus_sessions_and_keys(client: Client) -> None:
+    listed = (await client.list_tools()).tools
+    names = [tool.name for tool in listed]
+    assert len(names) == len(set(names)) == 32
+    assert set(REFERENCE_TOOLS) <= set(names)
+    assert set(names) - set(REFERENCE_TOOLS) == EXTRA_TOOLS
+    for tool in listed:
+        assert tool.description and len(tool.description) > 60, tool.name
+        properties = tool.input_schema["properties"]
+        assert tool.input_schema["additionalProperties"] is False
+        for name, prop in properties.items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+            assert "title" not in prop
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint == (SPECS[tool.name].method == "GET")
+
+
+def test_one_tool_per_rest_operation_with_the_api_models() -> None:
+    from app import app  # noqa: F401 - registers every route
+    from chalicelib.api.http import REGISTRY
+
+    routes = {
+        (spec.method, shape(spec.path)): spec
+        for spec in REGISTRY.specs
+        if spec.auth == "apiKey" and (spec.method, shape(spec.path)) not in ALIASES
+    }
+    tools = {(spec.method, shape(spec.path)): spec for spec in TOOLS}
+    assert set(tools) == set(routes), "every tenant route needs exactly one tool"
+    for key, tool in tools.items():
+        route = routes[key]
+        assert tool.body is route.body, tool.name
+        assert tool.query is route.query, tool.name
+        assert tool.response is route.response, tool.name
+
+
+def test_schemas_come_from_the_request_models() -> None:
+    add = input_schema(SPECS["addEndpoint"])
+    assert add["required"] == ["jobId", "name", "url"]
+    interval = add["properties"]["baselineIntervalMs"]
+    assert {"type": "integer", "minimum": MIN_INTERVAL_MS}.items() <= interval["anyOf"][0].items()
+    assert "MILLISECONDS" in interval["description"]
+    assert add["properties"]["method"]["enum"] == ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    pause = input_schema(SPECS["pauseResumeEndpoint"])
+    assert pause["required"] == ["id", "pausedUntil"]
+    assert "ISO-8601 UTC" in pause["properties"]["pausedUntil"]["description"]
+    runs = input_schema(SPECS["listEndpointRuns"])["properties"]
+    assert runs["limit"]["maximum"] == 100 and runs["status"]["anyOf"][0]["enum"] == [
+        "running", "success", "failed",
+    ]  # fmt: skip
+
+
+# Every query parameter of every tool, with the text the API must receive.
+QUERY_SAMPLES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+    "listJobs": ({"status": "paused"}, {"status": "paused"}),
+    "listEndpointRuns": (
+        {"id": "ep_1", "status": "failed", "limit": 5, "offset": 10},
+        {"status": "failed", "limit": "5", "offset": "10"},
+    ),
+    "getEndpointHealth": ({"id": "ep_1", "sinceHours": 2}, {"sinceHours": "2"}),
+    "listAnalysisSessions": (
+        {"id": "ep_1", "limit": 3, "offset": 1},
+        {"limit": "3", "offset": "1"},
+    ),
+    "getDashboardStats": (
+        {"startDate": "2026-01-01", "endDate": "2026-01-31T12:00:00Z", "jobId": "job_1",
+         "source": "test", "endpointLimit": 7},
+        {"startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-31T12:00:00Z", "jobId": "job_1",
+         "source": "test", "endpointLimit": "7"},
+    ),
+    "getDashboardActivity": (
+        {"startDate": "2026-01-01", "endDate": "2026-01-02", "jobId": "job_1",
+         "eventType": "runs", "limit": 9, "offset": 4},
+        {"startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-02T00:00:00Z",
+         "jobId": "job_1", "eventType": "runs", "limit": "9", "offset": "4"},
+    ),
+}  # fmt: skip
+
+
+async def test_every_query_parameter_is_sent(client: Client, recording: Recording) -> None:
+    with_query = {spec.name for spec in TOOLS if spec.query is not None}
+    assert set(QUERY_SAMPLES) == with_query
+    for name, (arguments, expected) in QUERY_SAMPLES.items():
+        spec = SPECS[name]
+        assert set(expected) == query_fields(spec), name
+        recording.requests.clear()
+        result = await client.call_tool(name, arguments)
+        assert result.is_error  # the fake API answers 404; only the request matters here
+        (sent,) = recording.requests
+        assert sent.method == "GET"
+        assert dict(sent.url.params) == expected, name
+
+
+def body_of(request: httpx.Request) -> Any:
+    return json.loads(request.content) if request.content else None
+
+
+async def test_only_the_given_fields_are_sent(client: Client, recording: Recording) -> None:
+    calls: list[tuple[str, dict[str, Any], str, str, Any]] = [
+        ("updateEndpoint", {"jobId": "job_1", "id": "ep_1", "maxIntervalMs": None},
+         "PATCH", "/api/jobs/job_1/endpoints/ep_1", {"maxIntervalMs": None}),
+        ("applyIntervalHint", {"id": "ep_1", "intervalMs": 10_000},
+         "POST", "/api/endpoints/ep_1/hints/interval", {"intervalMs": 10_000}),
+        ("pauseResumeEndpoint", {"id": "ep_1", "pausedUntil": None},
+         "POST", "/api/endpoints/ep_1/pause", {"pausedUntil": None}),
+        ("pauseResumeEndpoint", {"id": "ep_1", "pausedUntil": "2030-01-01T09:00:00+01:00"},
+         "POST", "/api/endpoints/ep_1/pause", {"pausedUntil": "2030-01-01T08:00:00Z"}),
+        ("clearHints", {"id": "ep/1"}, "DELETE", "/api/endpoints/ep%2F1/hints", None),
+        ("createSigningKey", {}, "POST", "/api/signing-keys", None),
+    ]  # fmt: skip
+    for name, arguments, method, path, body in calls:
+        recording.requests.clear()
+        result = await client.call_tool(name, arguments)
+        assert "NOT_FOUND (404)" in text_of(result)  # the fake API's answer
+        (sent,) = recording.requests
+        assert (sent.method, sent.url.raw_path.decode(), body_of(sent)) == (method, path, body)
+        assert sent.headers["x-api-key"] == "cp_contract_key_0123456789"
+    recording.answer = lambda request: httpx.Response(204)
+    done = await client.call_tool("applyIntervalHint", {"id": "ep_1", "intervalMs": 10_000})
+    assert not done.is_error
+    assert text_of(done) == "Interval hint on endpoint ep_1: every 10000 ms for 60 minutes."
+
+
+async def test_bad_arguments_send_nothing(client: Client, recording: Recording) -> None:
+    bad_calls: list[tuple[str, dict[str, Any], str]] = [
+        ("createJob", {"name": ""}, "name"),
+        ("createJob", {"name": "x", "intervalSec": 5}, "unknown argument(s) intervalSec"),
+        ("getJob", {}, "id: required"),
+        ("getJob", {"id": 42}, "id: required"),
+        ("addEndpoint", {"jobId": "j", "name": "x", "url": "https://e.com",
+                         "baselineIntervalMs": 60000, "baselineCron": "* * * * *"},
+         "Provide either baselineCron or baselineIntervalMs"),
+        ("addEndpoint", {"jobId": "j", "name": "x", "url": "https://e.com",
+                         "baselineIntervalMs": "60000"}, "baselineIntervalMs"),
+        ("applyIntervalHint", {"id": "e", "intervalMs": 500}, "intervalMs"),
+        ("pauseResumeEndpoint", {"id": "e"}, "pausedUntil"),
+        ("pauseResumeEndpoint", {"id": "e", "pausedUntil": "2030-01-01T08:00:00"}, "timezone"),
+        ("listEndpointRuns", {"id": "e", "limit": 1000}, "limit"),
+        ("getDashboardStats", {"startDate": "2026-02-01", "endDate": "2026-01-01"}, "endDate"),
+    ]  # fmt: skip
+    for name, arguments, expected in bad_calls:
+        result = await client.call_tool(name, arguments)
+        assert result.is_error, (name, arguments)
+        text = text_of(result)
+        assert "VALIDATION_ERROR" in text and expected in text, text
+        assert "nothing was changed" in text
+    assert recording.requests == []
+
+
+async def test_api_failures_become_tool_errors(client: Client, recording: Recording) -> None:
+    recording.answer = lambda request: httpx.Response(502, text="Bad Gateway")
+    gateway = await client.call_tool("listJobs", {})
+    assert gateway.is_error and "HTTP_502 (502): Bad Gateway" in text_of(gateway)
+
+    recording.answer = lambda request: httpx.Response(
+        429,
+        headers={"Retry-After": "7"},
+        json={"error": {"code": "RATE_LIMITED", "message": "Too many requests", "details": None}},
+    )
+    limited = await client.call_tool("listJobs", {})
+    assert "RATE_LIMITED (429): Too many requests" in text_of(limited)
+    assert "retry after 7 s" in text_of(limited)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    recording.answer = refuse
+    down = await client.call_tool("listJobs", {})
+    assert down.is_error and "CONNECTION_FAILED" in text_of(down)
+    # The server is still there and answers the next call.
+    recording.answer = lambda request: httpx.Response(200, json={"jobs": []})
+    ok = await client.call_tool("listJobs", {})
+    assert not ok.is_error and ok.structured_content == {"jobs": []}
+    assert text_of(ok).startswith("0 job(s).")
+
+
+async def test_without_a_key_tools_explain_what_is_missing(recording: Recording) -> None:
+    config = ClientConfig(url="http://127.0.0.1:9/api")
+    with ApiClient(config, transport=httpx.MockTransport(recording.handle)) as api:
+        async with Client(build_server(api, docs=[])) as keyless:
+            result = await keyless.call_tool("listJobs", {})
+    assert result.is_error and "CRONPILOT_API_KEY" in text_of(result)
+    assert recording.requests == []
+
+
+def test_specs_name_their_path_ids() -> None:
+    for spec in TOOLS:
+        assert isinstance(spec, ToolSpec)
+        assert set(spec.ids) == set(spec.path_params), spec.name
