@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean-state install
+STAGE ?= dev
+
+.PHONY: run test lint typecheck pytest bench clean-state install package lint-template
 
 install: $(STAMP)
 
@@ -24,7 +26,15 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory lint-template STAGE=dev
 	$(BIN)/pytest
+
+# The deployable template of a stage (offline: needs the package index, not AWS).
+package: $(STAMP)
+	$(BIN)/python -m chalicelib.infra.package --stage $(STAGE)
+
+lint-template: package
+	$(BIN)/cfn-lint build/package-$(STAGE)/sam.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

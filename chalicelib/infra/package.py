@@ -1,7 +1,7 @@
 """Build the one deployable template: `chalice package` merged with infra/resources.json
 (tables, queues) and infra/deploy.json (event-source wiring, alarms).
 
-`python -m chalicelib.infra.package --stage dev --out build/package` runs offline: it needs
+`python -m chalicelib.infra.package --stage dev` (build/package-dev/) runs offline: it needs
 the package index for the Lambda wheels, never an AWS account.
 """
 
@@ -85,9 +85,9 @@ def package(stage: str, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--out", default="build/package")
+    parser.add_argument("--out", default=None, help="default: build/package-<stage>")
     args = parser.parse_args(argv)
-    template = package(args.stage, ROOT / args.out)
+    template = package(args.stage, ROOT / (args.out or f"build/package-{args.stage}"))
     print(f"packaged {args.stage}: {template.relative_to(ROOT)}")
     return 0
 

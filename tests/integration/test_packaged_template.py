@@ -17,7 +17,7 @@ from chalicelib.infra.policies import FUNCTIONS, STAGES, policy, policy_file, re
 from chalicelib.local.events import schedule_period_s
 from chalicelib.store.models import TABLES
 
-SAM = ROOT / "build" / "package" / "sam.json"
+SAM = ROOT / "build" / "package-dev" / "sam.json"
 SETTING = re.compile(r'"((?:CRONPILOT|OPENAI)_[A-Z_]+)"')
 DEPLOY_REQUIRED = {"CRONPILOT_STAGE", "CRONPILOT_TABLE_PREFIX", "CRONPILOT_ADMIN_TOKEN_PARAM"}
 LOGICAL = {"dispatch": "Dispatch", "execute": "Execute", "analyze": "Analyze",
