@@ -203,6 +203,7 @@ class Analyzer:
             len(session.tool_calls),
             outcome.tokens,
             next_at.isoformat(),
+            extra={"session_id": session.id},
         )
         return session
 

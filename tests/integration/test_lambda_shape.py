@@ -215,6 +215,7 @@ def test_one_minute_of_the_deployed_functions(
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     ran = [x for x in logs if x.get("handler") == "analyzer" and "analysed" in x["message"]]
     assert ran and ran[0]["job_id"] == job["id"] and ran[0]["endpoint_id"] == endpoint["id"]
+    assert ran[0]["session_id"] == session.id
     emf = [json.loads(line) for line in out.splitlines() if '"CloudWatchMetrics"' in line]
     names = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"Runs", "RunLateness", "DispatcherTicks", "AnalysisSessions", "AiTokens"} <= names
