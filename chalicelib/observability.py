@@ -23,7 +23,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "cronpilot"
 NAMESPACE = "Cronpilot"
 
-logger = Logger(service=SERVICE, stream=sys.stderr)
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (a test runner may swap it after import)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+logger = Logger(service=SERVICE, stream=_Stderr())  # type: ignore[arg-type]
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 _metrics_lock = threading.Lock()

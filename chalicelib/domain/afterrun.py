@@ -22,6 +22,11 @@ def consume_hints(endpoint: Endpoint, started: datetime, done: datetime) -> Endp
             ai_hint_reason=None,
         )
     if endpoint.ai_hint_next_run_at is not None and endpoint.ai_hint_next_run_at <= started:
+        if endpoint.ai_hint_interval_ms is None:
+            # Nothing left that the expiry and reason describe.
+            return replace(
+                endpoint, ai_hint_next_run_at=None, ai_hint_expires_at=None, ai_hint_reason=None
+            )
         return replace(endpoint, ai_hint_next_run_at=None)
     return endpoint
 

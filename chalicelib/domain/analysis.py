@@ -99,6 +99,9 @@ def verdict(
         reason = "new_failures"
     elif ran and last is not None and (last.next_analysis_at or now) <= now:
         reason = "scheduled"
+    elif ran and endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
+        # A run marked it (e.g. its first body came after a session a sibling caused).
+        reason = "marked"
     if reason is not None and last is not None and now - last.analyzed_at < MIN_GAP:
         return Verdict(None, last.analyzed_at + MIN_GAP)
     if reason is not None:

@@ -22,7 +22,7 @@ from chalicelib.domain.analysis import (
     next_analysis_at,
     verdict,
 )
-from chalicelib.domain.entities import AnalysisSession, Endpoint, Tenant
+from chalicelib.domain.entities import AnalysisSession, Endpoint, Run, Tenant
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine.scheduling import Change, Keep
@@ -86,7 +86,7 @@ class Analyzer:
                 tenant,
                 job,
                 {e.id: e for e in endpoints},
-                {e.id: d.runs.latest(tenant.id, e.id, now) for e in endpoints},
+                {e.id: _newest_finished(d, tenant.id, e.id, now) for e in endpoints},
             )
             self._analyse(view, report, now)
         finally:
@@ -234,3 +234,9 @@ class Analyzer:
         if wait < timedelta(seconds=d.settings.analysis_period_s):
             delay = max(0, int(wait.total_seconds()) + 1)
             d.analysis_queue.send([JobRef(view.tenant.id, view.job.id)], delay_s=delay)
+
+
+def _newest_finished(d: Deps, tenant_id: str, endpoint_id: str, now: datetime) -> Run | None:
+    """An endpoint's latest answer: a run still in flight has no body to read yet."""
+    found = d.runs.finished(tenant_id, endpoint_id, now, 1)
+    return found[0] if found else None

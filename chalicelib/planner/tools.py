@@ -261,9 +261,15 @@ class Toolbox:
 
     def _get_latest_response(self, args: NoArgs) -> dict[str, Any]:
         now = self._deps.clock.now()
-        run = self._deps.runs.latest(self._view.tenant.id, self._id, now)
+        # The newest finished run: one still in flight has no body to read yet.
+        newest = self._deps.runs.latest(self._view.tenant.id, self._id, now)
+        finished = self._deps.runs.finished(self._view.tenant.id, self._id, now, 1)
+        run = finished[0] if finished else None
         if run is None:
-            return {"found": False, "message": "No executions found for this endpoint"}
+            message = "No finished executions yet for this endpoint"
+            if newest is None:
+                message = "No executions found for this endpoint"
+            return {"found": False, "message": message}
         result: dict[str, Any] = {
             "found": True,
             "responseBody": text.truncate(run.response_body, text.LATEST_CHARS),
@@ -273,6 +279,8 @@ class Toolbox:
         }
         if text.was_truncated(run.response_body, text.LATEST_CHARS):
             result["tokenSavingNote"] = "Response body truncated at 500 chars to reduce token usage"
+        if newest is not None and newest.id != run.id and newest.status == "running":
+            result["inFlightSince"] = iso(newest.started_at)
         return result
 
     def _get_response_history(self, args: HistoryArgs) -> dict[str, Any]:

@@ -149,8 +149,23 @@ def test_a_one_shot_runs_once(
     run = Executor(deps).run_slot(slot)
     assert run is not None and run.source == "ai-oneshot"
     ep = _ep(deps, endpoint)
-    assert ep.ai_hint_next_run_at is None and ep.ai_hint_expires_at is not None
+    # Consumed whole: no expiry or reason left behind describing a hint that is gone.
+    assert ep.ai_hint_next_run_at is None and ep.ai_hint_expires_at is None
+    assert ep.ai_hint_reason is None
     assert ep.next_run_at == slot.at + timedelta(minutes=1)  # not again a second later
+
+
+def test_a_one_shot_beside_an_interval_hint_leaves_the_interval(
+    deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    path = f"/api/endpoints/{endpoint['id']}/hints"
+    api.post(f"{path}/interval", {"intervalMs": 30_000, "ttlMinutes": 60})
+    api.post(f"{path}/oneshot", {"nextRunInMs": 5000})
+    slot = _due(deps, endpoint, clock)
+    assert Executor(deps).run_slot(slot) is not None
+    ep = _ep(deps, endpoint)
+    assert ep.ai_hint_next_run_at is None and ep.ai_hint_interval_ms == 30_000
+    assert ep.ai_hint_expires_at is not None
 
 
 def test_a_slow_run_is_followed_by_the_rest_of_its_interval(

@@ -208,18 +208,25 @@ def test_latest_response_without_runs(deps: Deps, api: Api, job: dict[str, Any])
     }
 
 
-def test_latest_response_is_the_newest_run_of_any_status(
+def test_latest_response_is_the_newest_finished_run_and_names_one_in_flight(
     deps: Deps, api: Api, job: dict[str, Any]
 ) -> None:
     endpoint_id = add(api, job)
     add_run(deps, endpoint_id, job, 10, {"depth": 5})
     add_run(deps, endpoint_id, job, 1, None, status="running", duration_ms=None)
-    assert box(deps, job, endpoint_id).call("get_latest_response", {"stray": 1}) == {
-        "found": True,
-        "responseBody": None,
-        "timestamp": "2024-12-31T23:59:00.000Z",
-        "status": "running",
-        "statusCode": None,
+    result = box(deps, job, endpoint_id).call("get_latest_response", {"stray": 1})
+    assert result["responseBody"] == {"depth": 5} and result["status"] != "running"
+    assert result["inFlightSince"] == "2024-12-31T23:59:00.000Z"
+
+
+def test_latest_response_with_only_a_run_in_flight(
+    deps: Deps, api: Api, job: dict[str, Any]
+) -> None:
+    endpoint_id = add(api, job)
+    add_run(deps, endpoint_id, job, 1, None, status="running", duration_ms=None)
+    assert box(deps, job, endpoint_id).call("get_latest_response", {}) == {
+        "found": False,
+        "message": "No finished executions yet for this endpoint",
     }
 
 

@@ -123,3 +123,13 @@ def test_next_analysis_is_clamped_to_five_minutes_and_a_day() -> None:
 def test_budget_period_is_the_utc_month() -> None:
     assert budget_period(datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == "2026-01"
     assert budget_period(datetime(2025, 12, 31, 23, 59, tzinfo=UTC)) == "2025-12"
+
+
+def test_a_first_body_after_a_sibling_caused_session_is_still_analysed() -> None:
+    # A sibling's change analysed this endpoint before it had ever run; its first body then
+    # marked it due. That mark alone makes it due once it has run since the session.
+    last = session(T - timedelta(minutes=3), next_analysis_at=T + timedelta(hours=1))
+    ran = T - MIN
+    marked = ep(last_run_at=ran, analysis_due_at=ran, signal_fingerprint="abc")
+    assert verdict(marked, last, None, T).reason == "marked"
+    assert verdict(replace(marked, analysis_due_at=T + MIN), last, None, T).reason is None
