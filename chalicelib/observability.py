@@ -55,6 +55,9 @@ def flush() -> None:
     with _metrics_lock:
         if metrics.metric_set:
             metrics.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED, flushing neither prints nor clears, and powertools
+        # would print the pile on its own every 100 points.
+        metrics.clear_metrics()
 
 
 @contextmanager

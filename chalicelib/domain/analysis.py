@@ -79,9 +79,9 @@ def verdict(
     sibling_change: datetime | None,
     now: datetime,
 ) -> Verdict:
-    """Due when its own or a sibling's state changed since the last session, or, once it has
-    run since then, on its first analysis, on new failures or when the session's requested
-    re-analysis time has come. Never twice within MIN_GAP."""
+    """Due when its own or a sibling's state changed since the last session, when the
+    session's requested re-analysis time has come, or, once it has run since then, on its
+    first analysis, on new failures or when a run marked it. Never twice within MIN_GAP."""
     since = last.analyzed_at if last else None
 
     def after_last(t: datetime | None) -> bool:
@@ -97,7 +97,9 @@ def verdict(
         reason = "first_analysis"
     elif ran and last is not None and endpoint.failure_count > (last.endpoint_failure_count or 0):
         reason = "new_failures"
-    elif ran and last is not None and (last.next_analysis_at or now) <= now:
+    elif last is not None and (last.next_analysis_at or now) <= now:
+        # Honoured even without a new run: a cooldown ending or a sibling's numbers moving
+        # are reasons to look again that no run of this endpoint announces.
         reason = "scheduled"
     elif ran and endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
         # A run marked it (e.g. its first body came after a session a sibling caused).
@@ -108,9 +110,7 @@ def verdict(
         return Verdict(reason, None)
     if last is None:
         return Verdict(None, None)  # the first run marks it
-    planned = last.next_analysis_at or now + MIN_NEXT_ANALYSIS
-    # Nothing new to read until it runs again.
-    return Verdict(None, planned if ran else max(planned, endpoint.next_run_at))
+    return Verdict(None, last.next_analysis_at or now + MIN_NEXT_ANALYSIS)
 
 
 def next_analysis_at(

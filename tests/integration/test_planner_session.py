@@ -614,8 +614,8 @@ def test_a_session_that_throws_does_not_stop_the_next_endpoint(
         ({"next_in": timedelta(minutes=-1), "failures": 0}, 0, True, "scheduled", None),
         ({"next_in": timedelta(hours=1), "failures": 2}, 3, True, "new_failures", None),
         ({"next_in": timedelta(hours=1), "failures": 3}, 3, True, None, timedelta(hours=1)),
-        # Nothing ran since: not before its next run, even though the time has come.
-        ({"next_in": timedelta(minutes=-1), "failures": 0}, 0, False, None, timedelta(minutes=1)),
+        # Nothing ran since, but the requested time has come (a cooldown may have ended).
+        ({"next_in": timedelta(minutes=-1), "failures": 0}, 0, False, "scheduled", None),
     ],
 )
 def test_discovery_analyses_only_what_is_due(

@@ -100,11 +100,14 @@ def test_no_endpoint_is_analysed_twice_within_the_minimum_gap() -> None:
     assert not found.analyse and found.next_due == last.analyzed_at + MIN_GAP
 
 
-def test_an_endpoint_that_has_not_run_again_waits_for_its_next_run() -> None:
-    last = session(T - timedelta(hours=2), next_analysis_at=T - timedelta(hours=1))
-    later = T + timedelta(hours=3)
+def test_a_requested_re_analysis_happens_even_without_a_new_run() -> None:
+    # A recovery endpoint waiting out its cooldown asked to be looked at in 5 minutes.
+    last = session(T - timedelta(minutes=6), next_analysis_at=T - MIN)
+    later = T + timedelta(hours=1)
     found = verdict(ep(last_run_at=T - timedelta(hours=3), next_run_at=later), last, None, T)
-    assert not found.analyse and found.next_due == later
+    assert found.reason == "scheduled"
+    waiting = session(T - MIN, next_analysis_at=T + timedelta(minutes=4))
+    assert verdict(ep(next_run_at=later), waiting, None, T).next_due == T + timedelta(minutes=4)
 
 
 def test_latest_change_skips_the_endpoint_itself() -> None:
