@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 
 STAGE ?= dev
 
-.PHONY: run test lint typecheck pytest bench clean-state install package lint-template
+.PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
+	sim-planner eval-planner
 
 install: $(STAMP)
 
@@ -47,6 +48,15 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_latency
+
+# The planner in virtual time with the scripted policy -> bench/results/planner_sim.txt
+sim-planner: $(STAMP)
+	$(BIN)/python -m bench.planner_sim
+
+# The same scenarios against the configured model (OPENAI_API_KEY, OPENAI_BASE_URL,
+# CRONPILOT_AI_MODEL); says so and exits 0 when none is configured.
+eval-planner: $(STAMP)
+	$(BIN)/python -m bench.eval_planner
 
 clean-state:
 	rm -rf $${CRONPILOT_HOME:-.cronpilot}

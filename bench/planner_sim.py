@@ -1,0 +1,257 @@
+"""The planner in virtual time: every scenario under the scripted policy, and without a planner
+for comparison, scored per endpoint and phase.
+
+The real governor, scheduling chokepoint, executor, dispatcher and analyzer (sessions through
+the real tools) run against simulated endpoints on in-process moto; the queues and the clock
+are simulated (bench/scenarios/simulator.py). Hours of schedule run in seconds.
+
+Run: `.venv/bin/python -m bench.planner_sim [--scenario KEY ...] [--no-baseline]`.
+Results (all scenarios): bench/results/planner_sim.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.scenarios.catalog import scenarios
+from bench.scenarios.scoring import Reaction, Score, score
+from bench.scenarios.scripted import ScriptedModel
+from bench.scenarios.simulator import sandbox, simulate
+from bench.scenarios.spec import Scenario
+
+RESULTS = Path(__file__).resolve().parent / "results" / "planner_sim.txt"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One scenario under the scripted policy and, optionally, with no planner at all."""
+
+    scripted: Score
+    baseline: Score | None
+    cpu_s: float
+
+
+def duration(value: timedelta | None) -> str:
+    """`0.3s`, `4m40s`, `1h35m40s`, `27h00m`; `-` for None."""
+    if value is None:
+        return "-"
+    total = value.total_seconds()
+    if total < 60:
+        return f"{total:.1f}s"
+    whole = int(total)
+    hours, rest = divmod(whole, 3600)
+    mins, secs = divmod(rest, 60)
+    if hours == 0:
+        return f"{mins}m{secs:02d}s"
+    return f"{hours}h{mins:02d}m" + (f"{secs:02d}s" if secs else "")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], right: int = 1) -> list[str]:
+    """A Markdown table; columns from `right` on are right-aligned."""
+    align = ["---" if i < right else "---:" for i in range(len(header))]
+    lines = [f"| {' | '.join(header)} |", f"|{'|'.join(align)}|"]
+    lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
+    return lines
+
+
+def scripted_model(scenario: Scenario) -> ScriptedModel:
+    return ScriptedModel(dict(scenario.rules))
+
+
+def play(scenario: Scenario, baseline: bool) -> Outcome:
+    started = time.process_time()
+    scripted = score(simulate(scenario, scripted_model(scenario), "scripted"))
+    plain = score(simulate(scenario, None, "no planner")) if baseline else None
+    return Outcome(scripted, plain, time.process_time() - started)
+
+
+def _reaction_row(r: Reaction) -> list[object]:
+    e = r.expect
+    seen = r.seen - r.at if r.seen is not None and r.at is not None else None
+    decided = r.decided - r.at if r.decided is not None and r.at is not None else None
+    verdict = "ok" if r.ok else "MISSED"
+    if e.action == "none":
+        return [e.signal, duration(r.at), e.endpoint, "no action", "-", "-", "-", "-", verdict]
+    return [
+        e.signal,
+        duration(r.at),
+        e.endpoint,
+        e.action + (f" (gap {duration(e.gap)})" if e.gap else ""),
+        duration(seen),
+        duration(decided),
+        duration(r.latency),
+        duration(e.within),
+        verdict,
+    ]
+
+
+def _cell(runs: int, wasted: int) -> str:
+    return f"{runs} ({wasted} wasted)" if wasted else str(runs)
+
+
+def section(outcome: Outcome) -> list[str]:
+    s, b = outcome.scripted, outcome.baseline
+    sc = s.scenario
+    lines = [f"## {sc.title}", "", f"{sc.summary}. Wasted run: {sc.wasted_means}.", ""]
+    header = ["endpoint", *(p.label for p in sc.phases), "runs", "wasted"]
+    if b is not None:
+        header += ["no planner: runs", "wasted"]
+    rows = []
+    for spec in sc.endpoints:
+        cells = [_cell(n, w) for n, w in zip(s.runs[spec.key], s.wasted[spec.key], strict=True)]
+        row: list[object] = [spec.key, *cells, sum(s.runs[spec.key]), sum(s.wasted[spec.key])]
+        if b is not None:
+            row += [sum(b.runs[spec.key]), sum(b.wasted[spec.key])]
+        rows.append(row)
+    lines += table(header, rows)
+    lines += ["", "Reactions (times from the signal appearing; `seen`: its source ran):", ""]
+    lines += table(
+        [
+            "signal",
+            "at",
+            "endpoint",
+            "expected",
+            "seen",
+            "decided",
+            "took effect",
+            "bound",
+            "",
+        ],
+        [_reaction_row(r) for r in s.reactions],
+        right=4,
+    )
+    c = s.cost
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.reasons.items()))
+    messages = ", ".join(f"{k} {v}" for k, v in sorted(c.messages.items()))
+    v = s.violations
+    lines += [
+        "",
+        f"Planner: {c.sessions} sessions ({c.failed} failed, {c.unexpected} acting where no "
+        f"expectation asked), {c.per_endpoint_day:.1f} sessions per endpoint-day; tokens per "
+        f"session mean {c.tokens_mean:.0f}, median {c.tokens_p50:.0f}, max {c.tokens_max}. "
+        f"Why analysed: {reasons}. Analysis messages: {messages}.",
+        "",
+        f"Constraint violations: {v.total} (early {v.early}, duplicate {v.duplicate}, "
+        f"min gap {v.min_gap}, while paused {v.paused}, max gap {v.max_gap})"
+        + (f"; without a planner: {b.violations.total}" if b is not None else "")
+        + f". Runs started at most {s.max_lateness_ms} ms after their slot.",
+    ]
+    lines += [f"- {d}" for d in v.details]
+    if s.checks:
+        lines += ["", "The reference's assertions (§12.6):", ""]
+        lines += [f"- {'pass' if ok else 'FAIL'}: {label}" for label, ok in s.checks]
+    for note in sc.notes:
+        lines += ["", f"Note: {note}"]
+    lines += [""]
+    return lines
+
+
+def summary(outcomes: Sequence[Outcome]) -> list[str]:
+    rows = []
+    for o in outcomes:
+        s, b = o.scripted, o.baseline
+        c = s.cost
+        rows.append(
+            [
+                s.scenario.key,
+                duration(s.scenario.duration),
+                f"{o.cpu_s:.1f}",
+                s.total_runs,
+                "-" if b is None else b.total_runs,
+                s.total_wasted,
+                "-" if b is None else b.total_wasted,
+                f"{s.reactions_ok}/{len(s.reactions)}",
+                "-" if b is None else f"{b.reactions_ok}/{len(b.reactions)}",
+                s.violations.total,
+                c.sessions,
+                f"{c.per_endpoint_day:.1f}",
+                f"{c.tokens_mean:.0f}",
+            ]
+        )
+    return table(
+        [
+            "scenario",
+            "simulated",
+            "CPU s",
+            "runs",
+            "no planner",
+            "wasted",
+            "no planner",
+            "reactions in bound",
+            "no planner",
+            "violations",
+            "sessions",
+            "per endpoint-day",
+            "tokens/session",
+        ],
+        rows,
+    )
+
+
+def report(outcomes: Sequence[Outcome]) -> str:
+    lines = [
+        "# The planner in virtual time (scripted policy)",
+        "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d} by `python -m bench.planner_sim` on "
+        f"{os.cpu_count()} cores (Python {sys.version.split()[0]}). The real governor, "
+        "scheduling, executor, dispatcher (60 s tick) and analyzer (300 s tick, urgent "
+        "messages when visible; sessions through the real tools) run against simulated "
+        "endpoints on in-process moto, jumping a manual clock from event to event. The "
+        "scripted policy applies each scenario's rules (bench/scenarios/), so a missed "
+        "reaction points at the engine or at when sessions happen, not at the policy; "
+        "`no planner` runs the same scenario on baselines alone. Tokens are the scripted "
+        "model's estimate (4 characters a token); `make eval-planner` measures a real model.",
+        "",
+        "Reaction: from the signal appearing in an endpoint's body to the action taking effect "
+        "(the run happening, the pause in force, the first run at the tighter interval, the "
+        "last run before the wider gap). Violations (runs before their slot, two runs of one "
+        "slot, runs closer than minIntervalMs, runs while paused, gaps over maxIntervalMs "
+        "while not paused) must all be 0. CPU s: both runs of the scenario.",
+        "",
+    ]
+    lines += summary(outcomes)
+    lines += [""]
+    for outcome in outcomes:
+        lines += section(outcome)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="the planner's scenarios in virtual time")
+    parser.add_argument("--scenario", nargs="*", help="keys (or prefixes) to run; default all")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the no-planner runs")
+    parser.add_argument("--out", type=Path, help=f"write the report here (all: {RESULTS})")
+    args = parser.parse_args(argv)
+    chosen = scenarios(args.scenario)
+    outcomes = []
+    with sandbox():
+        for scenario in chosen:
+            outcome = play(scenario, baseline=not args.no_baseline)
+            s = outcome.scripted
+            print(
+                f"{scenario.key}: {s.total_runs} runs, {s.reactions_ok}/{len(s.reactions)} "
+                f"reactions in bound, {s.violations.total} violations, {outcome.cpu_s:.1f} s CPU",
+                flush=True,
+            )
+            outcomes.append(outcome)
+    text = report(outcomes)
+    out = args.out or (RESULTS if not args.scenario else None)
+    if out is not None:
+        out.write_text(text + "\n")
+        print(f"written to {out}")
+    else:
+        print(text)
+    violations = sum(o.scripted.violations.total for o in outcomes)
+    if violations:
+        raise SystemExit(f"{violations} constraint violations")
+
+
+if __name__ == "__main__":
+    main()
