@@ -82,7 +82,8 @@ def verdict(
     """Due when its own or a sibling's state changed since the last session, when the
     session's requested re-analysis time has come, or, once it has run since then, on its
     first analysis, on new failures or when a run marked it. Never twice within MIN_GAP."""
-    since = last.analyzed_at if last else None
+    # A change during the last session may not have been read by it: count from its start.
+    since = last.analyzed_at - timedelta(milliseconds=last.duration_ms or 0) if last else None
 
     def after_last(t: datetime | None) -> bool:
         return t is not None and (since is None or t > since)

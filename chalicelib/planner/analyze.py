@@ -102,6 +102,7 @@ class Analyzer:
             if now - started > TIME_BUDGET:
                 d.require_analysis_queue().send([JobRef(tenant.id, view.job.id)])
                 break
+            self._refresh(view, now)
             current = view.endpoints[endpoint_id]
             last = d.sessions.latest(tenant.id, endpoint_id, now)
             found = verdict(
@@ -131,6 +132,17 @@ class Analyzer:
             if due is not None and (earliest_next is None or due < earliest_next):
                 earliest_next = due
         self._follow_up(view, earliest_next)
+
+    def _refresh(self, view: JobView, now: datetime) -> None:
+        """Read again what earlier sessions of this analysis wrote (and may have run)."""
+        for endpoint_id in sorted(view.touched):
+            fresh = self._deps.endpoints.get(view.tenant.id, endpoint_id)
+            if fresh is not None:
+                view.endpoints[endpoint_id] = fresh
+                view.latest_runs[endpoint_id] = _newest_finished(
+                    self._deps, view.tenant.id, endpoint_id, now
+                )
+        view.touched.clear()
 
     def _over_budget(self, tenant: Tenant, now: datetime) -> bool:
         used, _ = self._deps.tenants.ai_usage(tenant.id, budget_period(now))

@@ -210,6 +210,9 @@ class JobView:
     job: Job
     endpoints: dict[str, Endpoint]
     latest_runs: dict[str, Run | None] = field(default_factory=dict)
+    # Endpoints a session wrote: a hint may have run them at once, so the analyzer reads
+    # them again before the next session.
+    touched: set[str] = field(default_factory=set)
 
 
 def parse_arguments(raw: str | None) -> dict[str, Any]:
@@ -389,6 +392,7 @@ class Toolbox:
 
         saved = self._deps.scheduling.change(self._view.tenant.id, self._id, guarded)
         self._view.endpoints[self._id] = saved
+        self._view.touched.add(self._id)
         return saved
 
     def _propose_interval(self, args: IntervalArgs) -> str:

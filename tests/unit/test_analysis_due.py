@@ -136,3 +136,11 @@ def test_a_first_body_after_a_sibling_caused_session_is_still_analysed() -> None
     marked = ep(last_run_at=ran, analysis_due_at=ran, signal_fingerprint="abc")
     assert verdict(marked, last, None, T).reason == "marked"
     assert verdict(replace(marked, analysis_due_at=T + MIN), last, None, T).reason is None
+
+
+def test_a_change_during_the_last_session_still_counts() -> None:
+    # The session read its siblings at 11:59:30 and finished at 12:00:00; a sibling's state
+    # changed at 11:59:45, after it was read.
+    last = session(T, duration_ms=30_000)
+    assert verdict(ep(), last, T - timedelta(seconds=15), T + MIN_GAP).reason == "sibling_change"
+    assert verdict(ep(), last, T - timedelta(seconds=45), T + MIN_GAP).reason is None
