@@ -11,6 +11,7 @@ outside Lambda. Nothing secret is passed in: keys, signing keys and request head
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -45,7 +46,10 @@ Unit = MetricUnit
 
 
 def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
-    """Add a data point; safe from the executor's worker threads."""
+    """Add a data point; safe from the executor's worker threads. Nothing is kept when
+    metrics are off: powertools prints a full set by itself, switched off or not."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "true":
+        return
     with _metrics_lock:
         metrics.add_metric(name=name, unit=unit, value=value)
 

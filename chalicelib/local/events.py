@@ -305,7 +305,10 @@ class EventSources:
         period_override_s: float | None = None,
         periods_s: dict[str, float] | None = None,
         pollers_per_queue: int = 1,
+        pollers_s: dict[str, tuple[int, float]] | None = None,
     ) -> None:
+        """`pollers_s` overrides, per handler name, how many pollers a queue gets and how long
+        each pauses between empty receives."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.timers: list[ScheduleTimer] = []
@@ -341,7 +344,8 @@ class EventSources:
             elif isinstance(source, SQSEventConfig):
                 # Several pollers per queue stand in for Lambda running several executors at
                 # once; with one, a slow batch would hold up every message behind it.
-                for n in range(pollers_per_queue):
+                count, idle_s = (pollers_s or {}).get(source.name, (pollers_per_queue, 0.05))
+                for n in range(count):
                     self.pollers.append(
                         QueuePoller(
                             source.name if n == 0 else f"{source.name}-{n}",
@@ -351,6 +355,7 @@ class EventSources:
                             region=region,
                             stop=self._stop,
                             batch_size=source.batch_size,
+                            idle_s=idle_s,
                             context_factory=context_factory,
                         )
                     )

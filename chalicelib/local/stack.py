@@ -222,6 +222,9 @@ class LocalStack:
                 "analyze": float(deps.get().settings.analysis_period_s),
             },
             pollers_per_queue=self.options.pollers_per_queue,
+            # Analysis needs no second-level latency, and every empty receive costs the one
+            # store process: one poller, a receive a second (Lambda: reserved concurrency 2-5).
+            pollers_s={"analyzer": (1, 1.0)},
         )
         events.start()
         if events.timers or events.pollers:

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import HOST, ROOT, Stack, clean_env
+from tests.e2e.conftest import HOST, ROOT, Stack, clean_env, wait_until
 
 if TYPE_CHECKING:
     from chalicelib.deps import Deps
@@ -119,7 +119,8 @@ class Recorder:
 
 
 def store_url(stack: Stack) -> str:
-    """The store's URL from the stack's banner."""
+    """The store's URL from the stack's banner (printed just after the API answers)."""
+    wait_until(lambda: STORE_LINE.search(stack.stdout()) is not None, 20.0, "the banner")
     match = STORE_LINE.search(stack.stdout())
     assert match is not None, stack.stdout()
     return match.group(1)
@@ -139,6 +140,8 @@ def worker_env(store: str) -> dict[str, str]:
         AWS_ENDPOINT_URL_SQS=store,
         CRONPILOT_TABLE_PREFIX="cronpilot-local",
         CRONPILOT_OFFLINE="true",
+        # Its stdout carries the JSON-line protocol: no metric lines there.
+        POWERTOOLS_METRICS_DISABLED="true",
         CRONPILOT_ALLOW_PRIVATE_TARGETS="true",
     )
 
