@@ -67,9 +67,9 @@ class SlotQueue(Protocol):
     def send(self, slots: Sequence[QueuedSlot], now: datetime) -> None: ...
 
 
-class SqsSlotQueue:
-    """Sends slots to the runs queue in batches of ten. A slot whose send fails is not lost:
-    the dispatcher re-sends due slots that nobody claimed."""
+class SqsQueue:
+    """One SQS queue by name: the client and URL are looked up on first use (a cold start
+    that never sends pays nothing)."""
 
     def __init__(self, queue_name: str, region: str) -> None:
         self._name = queue_name
@@ -84,6 +84,11 @@ class SqsSlotQueue:
             self._client = boto3.client("sqs", region_name=self._region)
             self._url = self._client.get_queue_url(QueueName=self._name)["QueueUrl"]
         return self._client, self._url
+
+
+class SqsSlotQueue(SqsQueue):
+    """Sends slots to the runs queue in batches of ten. A slot whose send fails is not lost:
+    the dispatcher re-sends due slots that nobody claimed."""
 
     def send(self, slots: Sequence[QueuedSlot], now: datetime) -> None:
         if not slots:

@@ -6,9 +6,9 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from chalicelib.engine.queue import BATCH, MAX_DELAY_S
+from chalicelib.engine.queue import BATCH, MAX_DELAY_S, SqsQueue
 
 log = logging.getLogger("cronpilot.planner")
 
@@ -39,23 +39,9 @@ class AnalysisQueue(Protocol):
     def send(self, jobs: Iterable[JobRef], delay_s: int = 0) -> None: ...
 
 
-class SqsAnalysisQueue:
+class SqsAnalysisQueue(SqsQueue):
     """Sends job references in batches of ten; a failed send is found again by the next
     analysis tick through the index, so it is logged, not raised."""
-
-    def __init__(self, queue_name: str, region: str) -> None:
-        self._name = queue_name
-        self._region = region
-        self._client: Any = None
-        self._url: str | None = None
-
-    def _queue(self) -> tuple[Any, str]:
-        if self._client is None or self._url is None:
-            import boto3
-
-            self._client = boto3.client("sqs", region_name=self._region)
-            self._url = self._client.get_queue_url(QueueName=self._name)["QueueUrl"]
-        return self._client, self._url
 
     def send(self, jobs: Iterable[JobRef], delay_s: int = 0) -> None:
         refs = list(dict.fromkeys(jobs))
