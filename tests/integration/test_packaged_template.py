@@ -132,3 +132,16 @@ def test_every_setting_the_code_reads_is_in_the_configuration_reference() -> Non
     guide = (ROOT / "docs" / "operations.md").read_text()
     missing = sorted({name for name in SETTING.findall(code) if f"`{name}`" not in guide})
     assert missing == []
+
+
+def test_unknown_routes_answer_404_in_the_error_envelope(sam: dict[str, Any]) -> None:
+    # API Gateway answers a route it does not know with 403 "Missing Authentication Token".
+    (response,) = [
+        r["Properties"]
+        for r in sam["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    ]
+    assert response["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"
+    assert response["StatusCode"] == "404" and response["RestApiId"] == {"Ref": "RestAPI"}
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert body == {"error": {"code": "NOT_FOUND", "message": "No such route", "details": None}}
