@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from chalicelib.domain import hints
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.governor import plan_next_run
 
@@ -14,19 +15,11 @@ MIN_GAP_AFTER_SLOW_RUN = timedelta(seconds=1)
 def consume_hints(endpoint: Endpoint, started: datetime, done: datetime) -> Endpoint:
     """Expired hints are cleared; a one-shot whose time has come was this run, so it goes."""
     if endpoint.ai_hint_expires_at is not None and endpoint.ai_hint_expires_at <= done:
-        return replace(
-            endpoint,
-            ai_hint_interval_ms=None,
-            ai_hint_next_run_at=None,
-            ai_hint_expires_at=None,
-            ai_hint_reason=None,
-        )
+        return hints.cleared(endpoint)
     if endpoint.ai_hint_next_run_at is not None and endpoint.ai_hint_next_run_at <= started:
         if endpoint.ai_hint_interval_ms is None:
             # Nothing left that the expiry and reason describe.
-            return replace(
-                endpoint, ai_hint_next_run_at=None, ai_hint_expires_at=None, ai_hint_reason=None
-            )
+            return hints.cleared(endpoint)
         return replace(endpoint, ai_hint_next_run_at=None)
     return endpoint
 

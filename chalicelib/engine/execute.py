@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 
 from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
-from chalicelib.domain.capture import storable
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Run
 from chalicelib.domain.governor import plan_next_run
@@ -25,7 +23,7 @@ from chalicelib.domain.signals import fingerprint
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
 from chalicelib.planner.queue import JobRef
-from chalicelib.services.execution import call_request
+from chalicelib.services.execution import call_request, with_result
 from chalicelib.services.signing_keys import key_for_execution
 
 log = logging.getLogger("cronpilot.engine")
@@ -72,18 +70,7 @@ class Executor:
         with observability.correlated(run_id=run.id, job_id=claimed.job_id):
             d.runs.put(run)
             result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
-            body, truncated = storable(result.response_body, result.truncated)
-            finished = replace(
-                run,
-                status=result.status,
-                finished_at=d.clock.now(),
-                duration_ms=result.duration_ms,
-                status_code=result.status_code,
-                error_message=result.error_message,
-                error_kind=result.error_kind,
-                response_body=body,
-                response_truncated=truncated,
-            )
+            finished = with_result(run, result, d.clock.now())
             d.runs.put(finished)
             try:
                 _, urgent = d.scheduling.finish_run(

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.deps import Deps
+from chalicelib.domain import hints
 from chalicelib.domain.entities import Endpoint, Job, Run, Tenant
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.schemas import (
@@ -400,12 +401,8 @@ class Toolbox:
         interval = max(round(args.interval_ms), floor)
 
         def apply(ep: Endpoint, now: datetime) -> Change:
-            updated = replace(
-                ep,
-                ai_hint_interval_ms=interval,
-                ai_hint_expires_at=now + timedelta(minutes=args.ttl_minutes),
-                ai_hint_reason=args.reason,
-            )
+            expires = now + timedelta(minutes=args.ttl_minutes)
+            updated = hints.with_interval(ep, interval, expires, args.reason)
             step = timedelta(milliseconds=interval)
             return updated, Nudge((ep.last_run_at + step) if ep.last_run_at else now + step)
 
@@ -425,12 +422,8 @@ class Toolbox:
                     f"the current time is {iso(now)}"
                 )
             when = max(target, now)
-            updated = replace(
-                ep,
-                ai_hint_next_run_at=when,
-                ai_hint_expires_at=now + timedelta(minutes=args.ttl_minutes),
-                ai_hint_reason=args.reason,
-            )
+            expires = now + timedelta(minutes=args.ttl_minutes)
+            updated = hints.with_one_shot(ep, when, expires, args.reason)
             return updated, Nudge(when)
 
         saved = self._write(apply)
@@ -459,13 +452,7 @@ class Toolbox:
 
     def _clear_hints(self, args: ClearArgs) -> str:
         def apply(ep: Endpoint, now: datetime) -> Change:
-            cleared = replace(
-                ep,
-                ai_hint_interval_ms=None,
-                ai_hint_next_run_at=None,
-                ai_hint_expires_at=None,
-                ai_hint_reason=None,
-            )
+            cleared = hints.cleared(ep)
             # Back to the baseline now: a relaxed next run moves up to the baseline's slot.
             return cleared, Nudge(plan_next_run(now, cleared).next_run_at)
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
+from chalicelib.domain import hints
 from chalicelib.domain.entities import Endpoint, Tenant
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.governor import plan_next_run
@@ -41,12 +42,8 @@ def interval_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: IntervalHi
                 "intervalMs",
                 f"Interval hint ({hint.interval_ms}ms) exceeds maximum ({ep.max_interval_ms}ms)",
             )
-        updated = replace(
-            ep,
-            ai_hint_interval_ms=hint.interval_ms,
-            ai_hint_expires_at=now + timedelta(minutes=hint.ttl_minutes),
-            ai_hint_reason=hint.reason,
-        )
+        expires = now + timedelta(minutes=hint.ttl_minutes)
+        updated = hints.with_interval(ep, hint.interval_ms, expires, hint.reason)
         step = timedelta(milliseconds=hint.interval_ms)
         when = (ep.last_run_at + step) if ep.last_run_at else now + step
         return updated, Nudge(when)
@@ -69,12 +66,8 @@ def oneshot_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: OneShotHint
                 "nextRunAt must be in the future (times up to 60 s in the past mean now)",
             )
         target = max(target, now)
-        updated = replace(
-            ep,
-            ai_hint_next_run_at=target,
-            ai_hint_expires_at=now + timedelta(minutes=hint.ttl_minutes),
-            ai_hint_reason=hint.reason,
-        )
+        expires = now + timedelta(minutes=hint.ttl_minutes)
+        updated = hints.with_one_shot(ep, target, expires, hint.reason)
         return updated, Nudge(target)
 
     return deps.scheduling.change(tenant.id, endpoint_id, apply)
@@ -85,14 +78,7 @@ def clear_hints(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
 
     def apply(ep: Endpoint, now: datetime) -> Change:
         _live(ep)
-        cleared = replace(
-            ep,
-            ai_hint_interval_ms=None,
-            ai_hint_next_run_at=None,
-            ai_hint_expires_at=None,
-            ai_hint_reason=None,
-        )
-        return cleared, Keep()
+        return hints.cleared(ep), Keep()
 
     return deps.scheduling.change(tenant.id, endpoint_id, apply)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
@@ -26,6 +27,22 @@ def call_request(endpoint: Endpoint) -> CallRequest:
     )
 
 
+def with_result(run: Run, result: CallResult, finished_at: datetime) -> Run:
+    """The run as its call ended: outcome, timing and the body as it is stored."""
+    body, truncated = storable(result.response_body, result.truncated)
+    return replace(
+        run,
+        status=result.status,
+        finished_at=finished_at,
+        duration_ms=result.duration_ms,
+        status_code=result.status_code,
+        error_message=result.error_message,
+        error_kind=result.error_kind,
+        response_body=body,
+        response_truncated=truncated,
+    )
+
+
 def test_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> tuple[Run, CallResult]:
     """Call the endpoint now through the same caller as scheduled runs and record a `test`
     run; its schedule, last run and failure count are left alone (paused endpoints work)."""
@@ -35,24 +52,17 @@ def test_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> tuple[Run, Ca
     started = deps.clock.now()
     result = deps.caller.call(call_request(endpoint), key_for_execution(deps, tenant.id))
     finished = deps.clock.now()
-    body, truncated = storable(result.response_body, result.truncated)
-    run = Run(
+    attempt = Run(
         endpoint_id=endpoint.id,
         id=ids.run_id(started),
         tenant_id=tenant.id,
         job_id=endpoint.job_id,
-        status=result.status,
+        status="running",
         started_at=started,
-        finished_at=finished,
         attempt=1,
         source="test",
-        duration_ms=result.duration_ms,
-        status_code=result.status_code,
-        error_message=result.error_message,
-        error_kind=result.error_kind,
-        response_body=body,
-        response_truncated=truncated,
         expires_at=finished + timedelta(days=deps.settings.retention_days),
     )
+    run = with_result(attempt, result, finished)
     deps.runs.put(run)
     return run, result
