@@ -1,14 +1,17 @@
 """Secrets a deployed stage keeps in SSM Parameter Store instead of plain environment values.
 
-`CRONPILOT_ADMIN_TOKEN_PARAM` and `OPENAI_API_KEY_PARAM` name SecureString parameters; they are
-read once per process (cold start) and fill `admin_token` / `ai_api_key` unless the plain
-variables already set them. Values are never logged.
+`CRONPILOT_ADMIN_TOKEN_PARAM` and `OPENAI_API_KEY_PARAM` name SecureString parameters, used
+unless the plain variables already set the values. The admin token is read on the first admin
+request (only the API needs it, so executors do not pay an SSM call at every cold start); the
+AI key is read at cold start, since whether the planner is on decides what runs do. Each is
+read once per process. Values are never logged.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -35,25 +38,33 @@ def ssm_fetch(region: str) -> Fetch:
 def resolve(
     settings: Settings, env: Mapping[str, str] | None = None, fetch: Fetch | None = None
 ) -> Settings:
-    """Settings with the parameter-held secrets filled in. A parameter that cannot be read is
-    logged by name and left unset (admin routes stay closed, the planner off): scheduling
-    must not stop because a secret is missing."""
+    """Settings with the AI key filled in from its parameter. A parameter that cannot be read
+    is logged by name and left unset (the planner off): scheduling must not stop because a
+    secret is missing."""
     e = os.environ if env is None else env
-    read = fetch or ssm_fetch(settings.region)
-    admin, key = settings.admin_token, settings.ai_api_key
-    admin_param, key_param = e.get("CRONPILOT_ADMIN_TOKEN_PARAM"), e.get("OPENAI_API_KEY_PARAM")
-    if admin_param and not admin:
-        admin = _read(read, admin_param)
-    if key_param and not key:
-        key = _read(read, key_param)
-    if (admin, key) == (settings.admin_token, settings.ai_api_key):
+    key_param = e.get("OPENAI_API_KEY_PARAM")
+    if not key_param or settings.ai_api_key:
         return settings
-    return replace(
-        settings,
-        admin_token=admin,
-        ai_api_key=key,
-        ai_configured=settings.ai_configured or bool(key),
-    )
+    key = _read(fetch or ssm_fetch(settings.region), key_param)
+    if key is None:
+        return settings
+    return replace(settings, ai_api_key=key, ai_configured=True)
+
+
+_admin_tokens: dict[str, str | None] = {}
+_admin_lock = threading.Lock()
+
+
+def admin_token(settings: Settings, fetch: Fetch | None = None) -> str | None:
+    """The admin token: the plain setting, else its parameter read once per process (None,
+    logged by name, when it cannot be read: admin routes stay closed)."""
+    if settings.admin_token or not settings.admin_token_param:
+        return settings.admin_token
+    name = settings.admin_token_param
+    with _admin_lock:
+        if name not in _admin_tokens:
+            _admin_tokens[name] = _read(fetch or ssm_fetch(settings.region), name)
+        return _admin_tokens[name]
 
 
 def _read(fetch: Fetch, name: str) -> str | None:

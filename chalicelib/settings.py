@@ -53,7 +53,9 @@ class Settings:
     region: str = "us-east-1"
     table_prefix: str = "cronpilot-local"
     due_shards: int = 4
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
+    # SSM parameter holding the admin token on deployed stages (read on first admin request).
+    admin_token_param: str | None = None
     retention_days: int = 30
     max_body_bytes: int = 256 * 1024
     auth_cache_seconds: int = 5
@@ -119,6 +121,7 @@ class Settings:
             table_prefix=e.get("CRONPILOT_TABLE_PREFIX", "cronpilot-local"),
             due_shards=shards,
             admin_token=e.get("CRONPILOT_ADMIN_TOKEN") or None,
+            admin_token_param=e.get("CRONPILOT_ADMIN_TOKEN_PARAM") or None,
             retention_days=_int(e, "CRONPILOT_RETENTION_DAYS", 30),
             auth_cache_seconds=_int(e, "CRONPILOT_AUTH_CACHE_SECONDS", 5),
             allow_private_targets=_bool(e, "CRONPILOT_ALLOW_PRIVATE_TARGETS", False),

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from datetime import timedelta
 
+from chalicelib import secrets
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.entities import ApiKey, Tenant, TenantLimits
@@ -46,7 +47,7 @@ def authenticate(deps: Deps, raw_key: str | None) -> tuple[Tenant, ApiKey]:
 
 def check_admin(deps: Deps, token: str | None) -> None:
     """Admin routes need CRONPILOT_ADMIN_TOKEN; with none configured they are closed."""
-    expected = deps.settings.admin_token
+    expected = secrets.admin_token(deps.settings)
     if not expected:
         raise Unauthorized("Admin routes are disabled: CRONPILOT_ADMIN_TOKEN is not set")
     if not token or not hmac.compare_digest(token.encode(), expected.encode()):
