@@ -27,7 +27,7 @@ from bench.scenarios.scripted import Call, Observation, Rule
 from chalicelib.domain.timeutil import parse_instant
 from chalicelib.planner.model import ChatModel, Completion, ToolCallRequest, ToolChoice
 from tests.e2e.conftest import HOST, Stack
-from tests.support.openai_server import FakeOpenAI
+from tests.support.openai_server import FakeOpenAI, listen
 
 T = TypeVar("T")
 _NAME = re.compile(r"^- Name: (.*)$", re.MULTILINE)
@@ -75,37 +75,7 @@ class Provider:
         self._default = FakeOpenAI(default)
         self._routes: dict[str, FakeOpenAI] = {}
         self._lock = threading.Lock()
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = json.loads(self.rfile.read(length) or b"{}")
-                headers: dict[str, str] = {}
-                if not self.path.endswith("/chat/completions"):
-                    status, body = 404, {"error": {"message": "not found"}}
-                else:
-                    status, headers, body = provider.answer(payload)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and left (a stall fault)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer((HOST, 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{HOST}:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server, self.url = listen(self.answer)
 
     def route(self, name: str, brain: ChatModel | None = None) -> FakeOpenAI:
         """The fake serving endpoint `name` (created on first use, with `brain` or the default
@@ -134,7 +104,6 @@ class Provider:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def completion(

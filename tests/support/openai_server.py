@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,10 +76,12 @@ class FakeOpenAI:
         )
 
 
-@contextmanager
-def serve(brain: ChatModel) -> Iterator[FakeOpenAI]:
-    """Run a fake provider on 127.0.0.1 for the duration of the block."""
-    fake = FakeOpenAI(brain)
+Answer = Callable[[dict[str, Any]], tuple[int, dict[str, str], dict[str, Any]]]
+
+
+def listen(answer: Answer) -> tuple[ThreadingHTTPServer, str]:
+    """Serve `POST .../chat/completions` on 127.0.0.1 from `answer` in a daemon thread; the
+    server (shut it down when done) and its base URL (`.../v1`)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -89,7 +91,7 @@ def serve(brain: ChatModel) -> Iterator[FakeOpenAI]:
             if not self.path.endswith("/chat/completions"):
                 status, body = 404, {"error": {"message": "not found"}}
             else:
-                status, headers, body = fake.answer(payload)
+                status, headers, body = answer(payload)
             data = json.dumps(body).encode()
             try:
                 self.send_response(status)
@@ -107,9 +109,15 @@ def serve(brain: ChatModel) -> Iterator[FakeOpenAI]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+@contextmanager
+def serve(brain: ChatModel) -> Iterator[FakeOpenAI]:
+    """Run a fake provider on 127.0.0.1 for the duration of the block."""
+    fake = FakeOpenAI(brain)
+    server, fake.url = listen(fake.answer)
     try:
         yield fake
     finally:
