@@ -266,9 +266,7 @@ class Toolbox:
     def _get_latest_response(self, args: NoArgs) -> dict[str, Any]:
         now = self._deps.clock.now()
         # The newest finished run: one still in flight has no body to read yet.
-        newest = self._deps.runs.latest(self._view.tenant.id, self._id, now)
-        finished = self._deps.runs.finished(self._view.tenant.id, self._id, now, 1)
-        run = finished[0] if finished else None
+        newest, run = self._deps.runs.newest_and_finished(self._view.tenant.id, self._id, now)
         if run is None:
             message = "No finished executions yet for this endpoint"
             if newest is None:

@@ -86,17 +86,24 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
-    def latest(self, tenant_id: str, endpoint_id: str, now: datetime) -> Run | None:
-        """The endpoint's newest run (any status or source), or None."""
+    def newest_and_finished(
+        self, tenant_id: str, endpoint_id: str, now: datetime, scan_limit: int = 500
+    ) -> tuple[Run | None, Run | None]:
+        """In one query: the newest run (any status) and the newest one with a duration."""
         query = RunItem.query(
             endpoint_id,
             filter_condition=_visible(tenant_id, now),
             scan_index_forward=False,
             page_size=5,
+            limit=scan_limit,
         )
+        newest: Run | None = None
         for item in query:
-            return to_entity(item)
-        return None
+            run = to_entity(item)
+            newest = newest or run
+            if run.duration_ms is not None:
+                return newest, run
+        return newest, None
 
     def finished(
         self, tenant_id: str, endpoint_id: str, now: datetime, count: int, scan_limit: int = 500

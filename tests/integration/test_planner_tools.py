@@ -130,7 +130,7 @@ def view(deps: Deps, job: dict[str, Any], min_interval_ms: int | None = None) ->
     if min_interval_ms is not None:
         tenant = replace(tenant, limits=replace(tenant.limits, min_interval_ms=min_interval_ms))
     endpoints = {e.id: e for e in deps.endpoints.list_by_job("acme", job["id"])}
-    latest = {e: deps.runs.latest("acme", e, now) for e in endpoints}
+    latest = {e: deps.runs.newest_and_finished("acme", e, now)[1] for e in endpoints}
     return JobView(tenant, found_job, endpoints, latest)
 
 
