@@ -278,7 +278,7 @@ def test_a_tool_that_breaks_is_an_error_result_and_the_session_goes_on(
     def broken(*args: Any) -> None:
         raise RuntimeError("ProvisionedThroughputExceededException")
 
-    monkeypatch.setattr(deps.runs, "latest", broken)
+    monkeypatch.setattr(deps.runs, "newest_and_finished", broken)
     model = FakeModel([step(("get_latest_response", {})), step(("submit_analysis", SUBMIT_OK))])
     outcome = run_session(model, PROMPT, toolbox)
     assert_success(outcome)
