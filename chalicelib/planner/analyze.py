@@ -228,8 +228,8 @@ class Analyzer:
                 target = ep.analysis_due_at if target is None else min(target, ep.analysis_due_at)
             return replace(ep, analysis_due_at=target), Keep()
 
-        current = self._deps.endpoints.get(tenant_id, read.id)
-        if current is None or current.analysis_due_at == due:
+        if read.analysis_due_at == due:
+            # Nothing to write: a mark a run made since can only be earlier, and it stays.
             return
         try:
             self._deps.scheduling.change(tenant_id, read.id, apply)
