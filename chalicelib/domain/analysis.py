@@ -9,7 +9,7 @@ makes the endpoint due at the next analysis tick. Sessions then set the next due
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -67,21 +67,38 @@ class Verdict:
         return self.reason is not None
 
 
-def latest_change(endpoints: Sequence[Endpoint], exclude: str) -> datetime | None:
-    """The newest state change among the job's other endpoints."""
-    changes = [e.state_changed_at for e in endpoints if e.id != exclude and e.state_changed_at]
-    return max(changes) if changes else None
+def sibling_changes(endpoints: Sequence[Endpoint], exclude: str) -> dict[str, datetime]:
+    """When each of the job's other endpoints last changed state (those that ever did)."""
+    return {e.id: e.state_changed_at for e in endpoints if e.id != exclude and e.state_changed_at}
+
+
+def _sibling_news(
+    siblings: Mapping[str, datetime], last: AnalysisSession | None, since: datetime | None
+) -> bool:
+    """Whether a sibling changed after what the last session's context held.
+
+    Compared per sibling with what the session read, not with when it started: a sibling
+    whose change was stamped before the session read the job but written after it would
+    otherwise be missed.
+    """
+    if last is None or last.siblings_seen is None:
+        return any(since is None or t > since for t in siblings.values())
+    seen = last.siblings_seen
+    return any(sid not in seen or t > seen[sid] for sid, t in siblings.items())
 
 
 def verdict(
     endpoint: Endpoint,
     last: AnalysisSession | None,
-    sibling_change: datetime | None,
+    siblings: Mapping[str, datetime],
     now: datetime,
 ) -> Verdict:
     """Due when its own or a sibling's state changed since the last session, when the
     session's requested re-analysis time has come, or, once it has run since then, on its
-    first analysis, on new failures or when a run marked it. Never twice within MIN_GAP."""
+    first analysis, on new failures or when a run marked it. Never twice within MIN_GAP.
+
+    `siblings` is what `sibling_changes` returns for the job as it stands now.
+    """
     # A change during the last session may not have been read by it: count from its start.
     since = last.analyzed_at - timedelta(milliseconds=last.duration_ms or 0) if last else None
 
@@ -92,7 +109,7 @@ def verdict(
     ran = after_last(endpoint.last_run_at)
     if after_last(endpoint.state_changed_at):
         reason = "state_change"
-    elif after_last(sibling_change):
+    elif _sibling_news(siblings, last, since):
         reason = "sibling_change"
     elif ran and last is None:
         reason = "first_analysis"

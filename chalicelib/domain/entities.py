@@ -192,3 +192,6 @@ class AnalysisSession:
     error_message: str | None = None
     warnings: tuple[SessionWarning, ...] = field(default_factory=tuple)
     expires_at: datetime | None = None
+    # Each sibling's state-change time as the session's context held it (siblings that never
+    # changed are left out); None for sessions recorded before it was kept.
+    siblings_seen: dict[str, datetime] | None = None

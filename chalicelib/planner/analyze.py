@@ -1,4 +1,4 @@
-"""Analyse one job: its due endpoints one after another, sibling context read once.
+"""Analyse one job: its due endpoints one after another, the job read again before each.
 
 Holds the job's analysis lease so duplicate messages never analyse twice, checks the tenant's
 token budget before each session, records every session (failed ones too), and writes each
@@ -18,8 +18,8 @@ from chalicelib.domain.analysis import (
     BUDGET_RETRY,
     MIN_NEXT_ANALYSIS,
     budget_period,
-    latest_change,
     next_analysis_at,
+    sibling_changes,
     verdict,
 )
 from chalicelib.domain.entities import AnalysisSession, Endpoint, Run, Tenant
@@ -88,26 +88,34 @@ class Analyzer:
                 {e.id: e for e in endpoints},
                 {e.id: _newest_finished(d, tenant.id, e.id, now) for e in endpoints},
             )
-            self._analyse(view, report, now)
+            looked = self._analyse(view, report, now)
         finally:
             d.jobs.release_analysis(ref.tenant_id, ref.job_id)
+        self._follow_up(view, self._recheck(view, looked))
         return report
 
-    def _analyse(self, view: JobView, report: JobReport, started: datetime) -> None:
+    def _analyse(
+        self, view: JobView, report: JobReport, started: datetime
+    ) -> dict[str, AnalysisSession | None]:
+        """A session for each due endpoint. Returns the latest session of each endpoint whose
+        next analysis time follows from its sessions (not from a crash or the budget)."""
         d = self._deps
         tenant = view.tenant
-        earliest_next: datetime | None = None
-        for endpoint_id in list(view.endpoints):
-            now = d.clock.now()
+        looked: dict[str, AnalysisSession | None] = {}
+        for index, endpoint_id in enumerate(list(view.endpoints)):
+            # Taken before the view is read: a change stamped after it counts as unread.
+            now = started if index == 0 else d.clock.now()
             if now - started > TIME_BUDGET:
                 d.require_analysis_queue().send([JobRef(tenant.id, view.job.id)])
                 break
-            self._refresh(view, now)
-            current = view.endpoints[endpoint_id]
+            if index > 0:
+                self._refresh(view, now)
+            current = view.endpoints.get(endpoint_id)
+            if current is None:
+                continue  # archived meanwhile
             last = d.sessions.latest(tenant.id, endpoint_id, now)
-            found = verdict(
-                current, last, latest_change(list(view.endpoints.values()), endpoint_id), now
-            )
+            siblings = sibling_changes(list(view.endpoints.values()), endpoint_id)
+            found = verdict(current, last, siblings, now)
             due = found.next_due
             if found.reason is not None:
                 if self._over_budget(tenant, now):
@@ -118,7 +126,7 @@ class Analyzer:
                     report.reasons[endpoint_id] = found.reason
                     try:
                         with observability.correlated(endpoint_id=endpoint_id):
-                            session = self._session(view, current, last)
+                            session = self._session(view, current, last, now, siblings)
                     except Exception:
                         # One endpoint's failure must not starve its siblings; it is looked
                         # at again in a few minutes.
@@ -127,22 +135,51 @@ class Analyzer:
                         due = d.clock.now() + MIN_NEXT_ANALYSIS
                     else:
                         report.sessions.append(session)
+                        looked[endpoint_id] = session
                         due = session.next_analysis_at
+            else:
+                looked[endpoint_id] = last
             self._set_due(tenant.id, current, due)
-            if due is not None and (earliest_next is None or due < earliest_next):
-                earliest_next = due
-        self._follow_up(view, earliest_next)
+        return looked
+
+    def _recheck(self, view: JobView, looked: dict[str, AnalysisSession | None]) -> datetime | None:
+        """After the lease is released, bring forward the next analysis of endpoints whose own
+        or siblings' state changed after their session read it (a run that finished while the
+        job was analysed, whose message found the job leased); the earliest due time.
+
+        Runs after the release so that a change is either seen here or its message finds the
+        job free. Endpoints whose session failed or was over budget keep their later time.
+        """
+        d = self._deps
+        now = d.clock.now()
+        listed = d.endpoints.list_by_job(view.tenant.id, view.job.id)
+        current = [e for e in listed if e.archived_at is None]
+        earliest: datetime | None = None
+        for endpoint in current:
+            due = endpoint.analysis_due_at
+            if endpoint.id in looked:
+                found = verdict(
+                    endpoint, looked[endpoint.id], sibling_changes(current, endpoint.id), now
+                )
+                sooner = now if found.analyse else found.next_due
+                if sooner is not None and (due is None or sooner < due):
+                    self._set_due(view.tenant.id, endpoint, sooner)
+                    due = sooner
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
 
     def _refresh(self, view: JobView, now: datetime) -> None:
-        """Read again what earlier sessions of this analysis wrote (and may have run)."""
-        for endpoint_id in sorted(view.touched):
-            fresh = self._deps.endpoints.get(view.tenant.id, endpoint_id)
-            if fresh is not None:
-                view.endpoints[endpoint_id] = fresh
-                view.latest_runs[endpoint_id] = _newest_finished(
-                    self._deps, view.tenant.id, endpoint_id, now
-                )
-        view.touched.clear()
+        """Read the job again before a session: earlier sessions' hints may have run siblings,
+        and siblings run on their own. Endpoints first, then the newest finished run of each
+        whose record changed, so a body is never older than the state read beside it."""
+        d, tenant_id = self._deps, view.tenant.id
+        listed = d.endpoints.list_by_job(tenant_id, view.job.id)
+        fresh = {e.id: e for e in listed if e.archived_at is None}
+        for endpoint_id, endpoint in fresh.items():
+            if view.endpoints.get(endpoint_id) != endpoint or endpoint_id not in view.latest_runs:
+                view.latest_runs[endpoint_id] = _newest_finished(d, tenant_id, endpoint_id, now)
+        view.endpoints = fresh
 
     def _over_budget(self, tenant: Tenant, now: datetime) -> bool:
         used, _ = self._deps.tenants.ai_usage(tenant.id, budget_period(now))
@@ -158,11 +195,17 @@ class Analyzer:
         return True
 
     def _session(
-        self, view: JobView, endpoint: Endpoint, last: AnalysisSession | None
+        self,
+        view: JobView,
+        endpoint: Endpoint,
+        last: AnalysisSession | None,
+        started: datetime,
+        seen: dict[str, datetime],
     ) -> AnalysisSession:
+        """One recorded session; `started` was taken before the view was read, and `seen` is
+        the siblings' state as the view holds it."""
         d = self._deps
         assert self._model is not None
-        started = d.clock.now()
         recent = d.runs.outcomes_since(
             view.tenant.id, endpoint.id, started - HEALTH_WINDOW, started
         )
@@ -199,6 +242,7 @@ class Analyzer:
             error_message=outcome.error,
             warnings=tuple(outcome.warnings),
             expires_at=done + timedelta(days=d.settings.retention_days),
+            siblings_seen=seen,
         )
         d.sessions.put(session)
         observability.count("AnalysisSessions")

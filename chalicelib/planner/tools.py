@@ -204,16 +204,13 @@ class ToolError(Exception):
 
 @dataclass
 class JobView:
-    """The job's endpoints and their latest runs, read once per job analysis and updated as
-    sessions write, so later sessions see earlier sessions' hints."""
+    """The job's endpoints and their latest finished runs as a session reads them: read
+    before each session and updated as the session writes its own endpoint."""
 
     tenant: Tenant
     job: Job
     endpoints: dict[str, Endpoint]
     latest_runs: dict[str, Run | None] = field(default_factory=dict)
-    # Endpoints a session wrote: a hint may have run them at once, so the analyzer reads
-    # them again before the next session.
-    touched: set[str] = field(default_factory=set)
 
 
 def parse_arguments(raw: str | None) -> dict[str, Any]:
@@ -391,7 +388,6 @@ class Toolbox:
 
         saved = self._deps.scheduling.change(self._view.tenant.id, self._id, guarded)
         self._view.endpoints[self._id] = saved
-        self._view.touched.add(self._id)
         return saved
 
     def _propose_interval(self, args: IntervalArgs) -> str:

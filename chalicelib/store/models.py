@@ -296,6 +296,8 @@ class SessionItem(_Base):
     error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
     warnings = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+    # {endpointId: stateChangedAt ms} of the siblings as the session read them.
+    siblings_seen = JSONAttribute(null=True, attr_name="siblingsSeen")
     by_id = SessionsById()
     by_tenant = SessionsByTenant()
 

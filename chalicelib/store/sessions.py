@@ -98,6 +98,9 @@ def to_item(s: AnalysisSession) -> SessionItem:
         warnings=[{"code": w.code, "message": w.message, "meta": w.meta} for w in s.warnings]
         or None,
         expires_at=s.expires_at,
+        siblings_seen=None
+        if s.siblings_seen is None
+        else {sid: to_ms(t) for sid, t in s.siblings_seen.items()},
     )
 
 
@@ -127,4 +130,7 @@ def to_entity(i: SessionItem) -> AnalysisSession:
             for w in (i.warnings or [])
         ),
         expires_at=i.expires_at,
+        siblings_seen=None
+        if i.siblings_seen is None
+        else {sid: from_ms(int(t)) for sid, t in i.siblings_seen.items()},
     )

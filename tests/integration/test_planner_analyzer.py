@@ -11,6 +11,7 @@ import pytest
 from bench.scenarios.scripted import Observation, ScriptedModel
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
+from chalicelib.domain.analysis import MIN_GAP
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine import handlers
 from chalicelib.engine.caller import CallResult
@@ -144,6 +145,49 @@ def test_one_analyzer_per_job_at_a_time(
     assert report.skipped == "leased" and model.calls == 0
     clock.advance(timedelta(seconds=61))  # a crashed analyzer's lease lapses
     assert Analyzer(deps, model).analyse_job(JobRef("acme", job_id)).sessions
+
+
+def test_a_sibling_run_during_an_analysis_is_read_by_later_sessions_and_earlier_look_again(
+    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, sent: Recorder
+) -> None:
+    job_id = api.post("/api/jobs", {"name": "Pipeline"}).body["id"]
+    created = []
+    for name in ("Sync", "Other 1", "Other 2"):  # analysed in the order they were created
+        body = {"name": name, "url": "https://api.example.com/e", "baselineIntervalMs": 60_000}
+        created.append(api.post(f"/api/jobs/{job_id}/endpoints", body).body["id"])
+        clock.advance(timedelta(seconds=1))
+    sync_id, first_id, second_id = created
+    for endpoint_id in (sync_id, first_id, second_id):
+        stub.results = [CallResult("success", 200, 50, {"batch": "old"})]
+        _run(deps, clock, endpoint_id)
+    read: dict[str, Any] = {}
+
+    def sync_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+        # Analysed first. Meanwhile Other 2, which no session touches, reports a new batch.
+        read[o.endpoint_name] = o.siblings.get("Other 2")
+        stub.results = [CallResult("success", 200, 50, {"batch": "new"})]
+        _run(deps, clock, second_id)
+        return []
+
+    def other_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+        read[o.endpoint_name] = o.siblings.get("Other 2")
+        return []
+
+    model = ScriptedModel({"Sync": sync_rule, "Other 1": other_rule}, next_analysis_ms=3_600_000)
+    report = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
+    assert len(report.sessions) == 3
+    assert read == {"Sync": {"batch": "old"}, "Other 1": {"batch": "new"}}
+    sync_session, first_session, _ = report.sessions
+    # Sync decided on the old batch: it looks again once its minute is up, not in an hour,
+    # and the job is sent again for then. Other 1 read the new batch and keeps its hour.
+    assert _ep(deps, sync_id).analysis_due_at == sync_session.analyzed_at + MIN_GAP
+    assert _ep(deps, first_id).analysis_due_at == first_session.next_analysis_at
+    ref, delay = sent.sent[-1]
+    assert ref == JobRef("acme", job_id) and 0 < delay <= MIN_GAP.total_seconds() + 1
+    clock.set(sync_session.analyzed_at + MIN_GAP)
+    again = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
+    assert again.reasons == {sync_id: "sibling_change"}
+    assert read["Sync"] == {"batch": "new"}
 
 
 def test_with_ai_off_runs_never_queue_analysis_and_nothing_is_analysed(

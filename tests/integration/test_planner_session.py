@@ -651,5 +651,5 @@ def test_discovery_analyses_only_what_is_due(
         failure_count=failures,
         last_run_at=T0 - timedelta(minutes=1 if ran else 20),
     )
-    found = verdict(endpoint, last, None, T0)
+    found = verdict(endpoint, last, {}, T0)
     assert (found.reason, found.next_due) == (reason, None if next_due is None else T0 + next_due)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.domain.analysis import (
     MIN_GAP,
     budget_period,
-    latest_change,
     next_analysis_at,
     observe_run,
+    sibling_changes,
     verdict,
 )
 from chalicelib.domain.entities import AnalysisSession, Endpoint
@@ -82,21 +82,21 @@ def test_a_failure_inside_a_streak_is_due_at_the_next_tick_not_urgent() -> None:
 def test_verdict_reasons_in_order() -> None:
     last = session(T - timedelta(hours=2))
     ran = T - MIN
-    assert verdict(ep(last_run_at=ran), None, None, T).reason == "first_analysis"
-    assert verdict(ep(), None, None, T).reason is None  # never ran: nothing to read
-    assert verdict(ep(last_run_at=ran, state_changed_at=ran), last, None, T).reason == (
+    assert verdict(ep(last_run_at=ran), None, {}, T).reason == "first_analysis"
+    assert verdict(ep(), None, {}, T).reason is None  # never ran: nothing to read
+    assert verdict(ep(last_run_at=ran, state_changed_at=ran), last, {}, T).reason == (
         "state_change"
     )
-    assert verdict(ep(), last, ran, T).reason == "sibling_change"
-    assert verdict(ep(last_run_at=ran, failure_count=2), last, None, T).reason == "new_failures"
-    assert verdict(ep(last_run_at=ran), last, None, T).reason == "scheduled"
+    assert verdict(ep(), last, {"s": ran}, T).reason == "sibling_change"
+    assert verdict(ep(last_run_at=ran, failure_count=2), last, {}, T).reason == "new_failures"
+    assert verdict(ep(last_run_at=ran), last, {}, T).reason == "scheduled"
     fresh = session(T - timedelta(minutes=10))
-    assert verdict(ep(last_run_at=ran), fresh, None, T).reason is None
+    assert verdict(ep(last_run_at=ran), fresh, {}, T).reason is None
 
 
 def test_no_endpoint_is_analysed_twice_within_the_minimum_gap() -> None:
     last = session(T - timedelta(seconds=20))
-    found = verdict(ep(state_changed_at=T), last, None, T)
+    found = verdict(ep(state_changed_at=T), last, {}, T)
     assert not found.analyse and found.next_due == last.analyzed_at + MIN_GAP
 
 
@@ -104,15 +104,16 @@ def test_a_requested_re_analysis_happens_even_without_a_new_run() -> None:
     # A recovery endpoint waiting out its cooldown asked to be looked at in 5 minutes.
     last = session(T - timedelta(minutes=6), next_analysis_at=T - MIN)
     later = T + timedelta(hours=1)
-    found = verdict(ep(last_run_at=T - timedelta(hours=3), next_run_at=later), last, None, T)
+    found = verdict(ep(last_run_at=T - timedelta(hours=3), next_run_at=later), last, {}, T)
     assert found.reason == "scheduled"
     waiting = session(T - MIN, next_analysis_at=T + timedelta(minutes=4))
-    assert verdict(ep(next_run_at=later), waiting, None, T).next_due == T + timedelta(minutes=4)
+    assert verdict(ep(next_run_at=later), waiting, {}, T).next_due == T + timedelta(minutes=4)
 
 
-def test_latest_change_skips_the_endpoint_itself() -> None:
-    a, b = ep(id="a", state_changed_at=T), ep(id="b", state_changed_at=T - MIN)
-    assert latest_change([a, b], "a") == T - MIN and latest_change([a], "a") is None
+def test_sibling_changes_skip_the_endpoint_itself_and_siblings_that_never_changed() -> None:
+    a, b, c = ep(id="a", state_changed_at=T), ep(id="b", state_changed_at=T - MIN), ep(id="c")
+    assert sibling_changes([a, b, c], "a") == {"b": T - MIN}
+    assert sibling_changes([a], "a") == {}
 
 
 def test_next_analysis_is_clamped_to_five_minutes_and_a_day() -> None:
@@ -134,13 +135,31 @@ def test_a_first_body_after_a_sibling_caused_session_is_still_analysed() -> None
     last = session(T - timedelta(minutes=3), next_analysis_at=T + timedelta(hours=1))
     ran = T - MIN
     marked = ep(last_run_at=ran, analysis_due_at=ran, signal_fingerprint="abc")
-    assert verdict(marked, last, None, T).reason == "marked"
-    assert verdict(replace(marked, analysis_due_at=T + MIN), last, None, T).reason is None
+    assert verdict(marked, last, {}, T).reason == "marked"
+    assert verdict(replace(marked, analysis_due_at=T + MIN), last, {}, T).reason is None
 
 
 def test_a_change_during_the_last_session_still_counts() -> None:
-    # The session read its siblings at 11:59:30 and finished at 12:00:00; a sibling's state
-    # changed at 11:59:45, after it was read.
+    # A session recorded without siblingsSeen (before it was kept) counts from its start: it
+    # read its siblings at 11:59:30 and finished at 12:00:00; a sibling changed at 11:59:45.
     last = session(T, duration_ms=30_000)
-    assert verdict(ep(), last, T - timedelta(seconds=15), T + MIN_GAP).reason == "sibling_change"
-    assert verdict(ep(), last, T - timedelta(seconds=45), T + MIN_GAP).reason is None
+    during, before = {"s": T - timedelta(seconds=15)}, {"s": T - timedelta(seconds=45)}
+    assert verdict(ep(), last, during, T + MIN_GAP).reason == "sibling_change"
+    assert verdict(ep(), last, before, T + MIN_GAP).reason is None
+
+
+def test_sibling_news_is_what_the_last_session_did_not_read() -> None:
+    # The session started at 11:59:30 having read sibling s as changed at 11:59:00.
+    read = T - timedelta(minutes=1)
+    last = session(T, duration_ms=30_000, siblings_seen={"s": read})
+    later = T + MIN_GAP
+    assert verdict(ep(), last, {"s": read}, later).reason is None
+    # Stamped before the session started but written after it read the job: still news.
+    assert verdict(ep(), last, {"s": read + timedelta(seconds=10)}, later).reason == (
+        "sibling_change"
+    )
+    # Read by the session although stamped after it started: not news again.
+    seen_late = session(T, duration_ms=30_000, siblings_seen={"s": T - timedelta(seconds=5)})
+    assert verdict(ep(), seen_late, {"s": T - timedelta(seconds=5)}, later).reason is None
+    # A sibling the session never saw change.
+    assert verdict(ep(), last, {"s": read, "new": T - MIN}, later).reason == "sibling_change"
