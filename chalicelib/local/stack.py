@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 # Not "cronpilot.local": Chalice(app_name="cronpilot") takes over the "cronpilot" logger
 # (ERROR level, stdout, no propagation), which would swallow these messages.
+# Analyzers at once: between the reserved concurrency of dev (2) and prod (5).
+ANALYZER_POLLERS = 3
+
 log = logging.getLogger("cronpilot-local")
 
 STAGE = "local"
@@ -222,9 +225,11 @@ class LocalStack:
                 "analyze": float(deps.get().settings.analysis_period_s),
             },
             pollers_per_queue=self.options.pollers_per_queue,
-            # Analysis needs no second-level latency, and every empty receive costs the one
-            # store process: one poller, a receive a second (Lambda: reserved concurrency 2-5).
-            pollers_s={"analyzer": (1, 1.0)},
+            # Jobs are analysed side by side, as Lambda does (reserved concurrency 2-5), so one
+            # job's slow provider never delays another's reaction. Analysis needs no
+            # second-level latency and every empty receive costs the one store process: a
+            # receive a second per poller.
+            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0)},
         )
         events.start()
         if events.timers or events.pollers:
