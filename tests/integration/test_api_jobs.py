@@ -86,6 +86,15 @@ def test_resume_does_not_unarchive(api: Api, job: dict[str, Any]) -> None:
     assert api.get(f"/api/jobs/{job['id']}").body["status"] == "archived"
 
 
+def test_an_archived_job_can_be_renamed_and_stays_archived(api: Api, job: dict[str, Any]) -> None:
+    api.delete(f"/api/jobs/{job['id']}")
+    reply = api.patch(f"/api/jobs/{job['id']}", {"name": "Old pipeline", "description": "retired"})
+    assert reply.status == 200
+    assert reply.body["name"] == "Old pipeline" and reply.body["description"] == "retired"
+    assert reply.body["status"] == "archived" and "archivedAt" in reply.body
+    assert api.get(f"/api/jobs/{job['id']}").body["name"] == "Old pipeline"
+
+
 def test_archived_job_refuses_new_endpoints(api: Api, job: dict[str, Any]) -> None:
     api.delete(f"/api/jobs/{job['id']}")
     reply = api.post(
