@@ -64,6 +64,17 @@ Timing = Keep | Replan | Nudge | RunAt | Settled
 Change = tuple[Endpoint, Timing]
 
 
+def paused(ep: Endpoint, until: datetime | None, now: datetime) -> Change:
+    """`ep` paused until `until`, or resumed with None. A pause re-plans (to its end);
+    resuming runs an endpoint whose slot passed during the pause at once."""
+    updated = replace(ep, paused_until=until)
+    if until is not None and until > now:
+        return updated, Replan()
+    if ep.paused_at(now):
+        return updated, RunAt(now)
+    return updated, Keep()
+
+
 def due_shard(endpoint_id: str, shards: int) -> str:
     """Stable shard for the due index, spread evenly by a hash of the id."""
     digest = hashlib.sha256(endpoint_id.encode()).digest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -27,7 +27,7 @@ from chalicelib.domain.schemas import (
     REASON_MAX,
 )
 from chalicelib.domain.timeutil import iso, parse_instant
-from chalicelib.engine.scheduling import Change, Keep, Nudge, Replan, RunAt
+from chalicelib.engine.scheduling import Change, Nudge, paused
 from chalicelib.planner import text
 
 SUBMIT = "submit_analysis"
@@ -431,16 +431,7 @@ class Toolbox:
 
     def _pause_until(self, args: PauseArgs) -> str:
         until = parse_instant(args.until_iso) if args.until_iso is not None else None
-
-        def apply(ep: Endpoint, now: datetime) -> Change:
-            updated = replace(ep, paused_until=until)
-            if until is not None and until > now:
-                return updated, Replan()
-            if ep.paused_at(now):
-                return updated, RunAt(now)
-            return updated, Keep()
-
-        self._write(apply)
+        self._write(lambda ep, now: paused(ep, until, now))
         message = f"Paused until {iso(until)}" if until is not None else "Resumed execution"
         return message + (f": {args.reason}" if args.reason else "")
 

@@ -17,7 +17,7 @@ from chalicelib.domain.schemas import (
     OneShotHint,
     PauseRequest,
 )
-from chalicelib.engine.scheduling import Change, Keep, Nudge, Replan, RunAt
+from chalicelib.engine.scheduling import Change, Keep, Nudge, paused
 from chalicelib.services.endpoints import check_interval_floor
 
 
@@ -89,12 +89,7 @@ def set_pause(deps: Deps, tenant: Tenant, endpoint_id: str, request: PauseReques
 
     def apply(ep: Endpoint, now: datetime) -> Change:
         _live(ep)
-        updated = replace(ep, paused_until=until)
-        if until is not None and until > now:
-            return updated, Replan()
-        if ep.paused_at(now):
-            return updated, RunAt(now)
-        return updated, Keep()
+        return paused(ep, until, now)
 
     return deps.scheduling.change(tenant.id, endpoint_id, apply)
 
