@@ -27,7 +27,7 @@ from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
 from tests.conftest import ENDPOINT, T0, Api
-from tests.integration.test_executor import StubCaller
+from tests.integration.fakes import StubCaller
 
 LOOKAHEAD = timedelta(seconds=75)  # settings.dispatch_lookahead_s with the default 60 s period
 

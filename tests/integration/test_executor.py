@@ -13,35 +13,11 @@ from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
-from chalicelib.engine.caller import CallRequest, CallResult
+from chalicelib.engine.caller import CallResult
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot as Slot
 from tests.conftest import T0, Api
-
-
-class StubCaller:
-    """Answers each call with the next scripted result; can act during the call."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.results: list[CallResult] = []
-        self.during: Any = None
-        self.calls: list[CallRequest] = []
-        self.duration = timedelta(milliseconds=200)
-
-    def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
-        self.calls.append(request)
-        if self.during is not None:
-            self.during()
-        self.clock.advance(self.duration)
-        return self.results.pop(0) if self.results else CallResult("success", 200, 200, {"ok": 1})
-
-
-@pytest.fixture
-def stub(deps: Deps, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> StubCaller:
-    caller = StubCaller(clock)
-    monkeypatch.setattr(deps, "caller", caller)
-    return caller
+from tests.integration.fakes import StubCaller
 
 
 def _ep(deps: Deps, endpoint: dict[str, Any]) -> Endpoint:

@@ -19,8 +19,9 @@ from chalicelib.engine.caller import Caller
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.queue import JobRef
 from tests.conftest import Api
+from tests.integration.fakes import Recorder
 from tests.integration.test_caller import Target, _send
-from tests.integration.test_planner_flow import Recorder, _run
+from tests.integration.test_planner_flow import _run
 
 HEADER_SECRET = "hdr-s3cret-9f8e7d6c5b4a"
 QUERY_SECRET = "qs-s3cret-77aa88bb99cc"

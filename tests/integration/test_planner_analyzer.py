@@ -19,22 +19,8 @@ from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.dispatch import dispatch_analysis
 from chalicelib.planner.queue import JobRef
 from tests.conftest import Api
-from tests.integration.test_executor import StubCaller
-from tests.integration.test_planner_flow import Recorder, _ep, _run
-
-
-@pytest.fixture
-def stub(deps: Deps, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> StubCaller:
-    caller = StubCaller(clock)
-    monkeypatch.setattr(deps, "caller", caller)
-    return caller
-
-
-@pytest.fixture
-def sent(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setattr(deps, "analysis_queue", recorder)
-    return recorder
+from tests.integration.fakes import Recorder, StubCaller
+from tests.integration.test_planner_flow import _ep, _run
 
 
 def tighten(o: Observation) -> list[tuple[str, dict[str, Any]]]:
@@ -62,7 +48,12 @@ def make_job(api: Api, name: str = "Data Sync", endpoints: int = 1) -> tuple[str
 
 
 def test_the_tick_sends_only_jobs_with_endpoints_due(
-    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, model: ScriptedModel, sent: Recorder
+    deps: Deps,
+    api: Api,
+    clock: ManualClock,
+    stub: StubCaller,
+    model: ScriptedModel,
+    analysis_queue: Recorder,
 ) -> None:
     due_job, (due_ep,) = make_job(api, "Due")
     quiet_job, _ = make_job(api, "Quiet")
@@ -70,15 +61,22 @@ def test_the_tick_sends_only_jobs_with_endpoints_due(
     _run(deps, clock, due_ep)
     _run(deps, clock, paused_ep)
     assert api.post(f"/api/jobs/{paused_job}/pause").status == 200
-    tick = dispatch_analysis(deps, sent, clock.now())
-    assert tick.jobs_sent == 1 and [ref for ref, _ in sent.sent][-1:] == [JobRef("acme", due_job)]
-    assert quiet_job not in {ref.job_id for ref, _ in sent.sent[-1:]}
+    tick = dispatch_analysis(deps, analysis_queue, clock.now())
+    assert tick.jobs_sent == 1 and [ref for ref, _ in analysis_queue.sent][-1:] == [
+        JobRef("acme", due_job)
+    ]
+    assert quiet_job not in {ref.job_id for ref, _ in analysis_queue.sent[-1:]}
     report = Analyzer(deps, model).analyse_job(JobRef("acme", paused_job))
     assert report.skipped == "job_inactive" and not report.sessions
 
 
 def test_a_session_records_its_next_analysis_and_uses_the_budget(
-    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, model: ScriptedModel, sent: Recorder
+    deps: Deps,
+    api: Api,
+    clock: ManualClock,
+    stub: StubCaller,
+    model: ScriptedModel,
+    analysis_queue: Recorder,
 ) -> None:
     job_id, (sync_id,) = make_job(api)
     stub.results = [CallResult("success", 200, 50, {"records_pending": 5000})]
@@ -97,7 +95,7 @@ def test_a_session_records_its_next_analysis_and_uses_the_budget(
     calls = model.calls
     again = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
     assert again.skipped == "nothing_due" and model.calls == calls
-    assert dispatch_analysis(deps, sent, clock.now()).jobs_sent == 0
+    assert dispatch_analysis(deps, analysis_queue, clock.now()).jobs_sent == 0
 
 
 def test_over_budget_skips_analysis_and_says_so_while_runs_go_on(
@@ -106,7 +104,7 @@ def test_over_budget_skips_analysis_and_says_so_while_runs_go_on(
     clock: ManualClock,
     stub: StubCaller,
     model: ScriptedModel,
-    sent: Recorder,
+    analysis_queue: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     job_id, (sync_id,) = make_job(api)
@@ -135,7 +133,12 @@ def test_over_budget_skips_analysis_and_says_so_while_runs_go_on(
 
 
 def test_one_analyzer_per_job_at_a_time(
-    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, model: ScriptedModel, sent: Recorder
+    deps: Deps,
+    api: Api,
+    clock: ManualClock,
+    stub: StubCaller,
+    model: ScriptedModel,
+    analysis_queue: Recorder,
 ) -> None:
     job_id, (sync_id,) = make_job(api)
     _run(deps, clock, sync_id)
@@ -148,7 +151,7 @@ def test_one_analyzer_per_job_at_a_time(
 
 
 def test_a_sibling_run_during_an_analysis_is_read_by_later_sessions_and_earlier_look_again(
-    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, sent: Recorder
+    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, analysis_queue: Recorder
 ) -> None:
     job_id = api.post("/api/jobs", {"name": "Pipeline"}).body["id"]
     created = []
@@ -182,7 +185,7 @@ def test_a_sibling_run_during_an_analysis_is_read_by_later_sessions_and_earlier_
     # and the job is sent again for then. Other 1 read the new batch and keeps its hour.
     assert _ep(deps, sync_id).analysis_due_at == sync_session.analyzed_at + MIN_GAP
     assert _ep(deps, first_id).analysis_due_at == first_session.next_analysis_at
-    ref, delay = sent.sent[-1]
+    ref, delay = analysis_queue.sent[-1]
     assert ref == JobRef("acme", job_id) and 0 < delay <= MIN_GAP.total_seconds() + 1
     clock.set(sync_session.analyzed_at + MIN_GAP)
     again = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
@@ -191,13 +194,13 @@ def test_a_sibling_run_during_an_analysis_is_read_by_later_sessions_and_earlier_
 
 
 def test_with_ai_off_runs_never_queue_analysis_and_nothing_is_analysed(
-    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, sent: Recorder
+    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, analysis_queue: Recorder
 ) -> None:
     assert deps.planner_model is None
     job_id, (sync_id,) = make_job(api)
     _run(deps, clock, sync_id)
-    assert sent.sent == []
-    assert dispatch_analysis(deps, sent, clock.now()).skipped == "ai_not_configured"
+    assert analysis_queue.sent == []
+    assert dispatch_analysis(deps, analysis_queue, clock.now()).skipped == "ai_not_configured"
     assert Analyzer(deps, None).analyse_job(JobRef("acme", job_id)).skipped == "ai_not_configured"
     assert api.get("/api/health").body["ai"] == "not_configured"
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from bench.scenarios.scripted import Observation, ScriptedModel
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
@@ -19,29 +17,7 @@ from chalicelib.engine.queue import QueuedSlot
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.queue import JobRef
 from tests.conftest import Api
-from tests.integration.test_executor import StubCaller
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[JobRef, int]] = []
-
-    def send(self, jobs: Any, delay_s: int = 0) -> None:
-        self.sent.extend((j, delay_s) for j in jobs)
-
-
-@pytest.fixture
-def stub(deps: Deps, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> StubCaller:
-    caller = StubCaller(clock)
-    monkeypatch.setattr(deps, "caller", caller)
-    return caller
-
-
-@pytest.fixture
-def analysis_queue(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setattr(deps, "analysis_queue", recorder)
-    return recorder
+from tests.integration.fakes import Recorder, StubCaller
 
 
 def _ep(deps: Deps, endpoint_id: str) -> Endpoint:
