@@ -73,7 +73,7 @@ class ScriptedModel:
         return self.rules.get(match.group(1).strip() if match else "", no_action)
 
     def _observe(self, prompt: str, messages: list[dict[str, Any]]) -> Observation:
-        results = _tool_results(messages)
+        results = tool_results(messages)
         latest = results.get("get_latest_response", {})
         siblings = results.get("get_sibling_latest_responses", {}).get("siblings", [])
         name = _NAME.search(prompt)
@@ -105,7 +105,7 @@ class ScriptedModel:
         )
 
 
-def _tool_results(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def tool_results(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The latest result of each tool, by name, from the conversation."""
     names: dict[str, str] = {}
     for m in messages:

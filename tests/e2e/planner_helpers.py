@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bench.scenarios.scripted import Call, Observation, Rule
+from bench.scenarios.scripted import Call, Observation, Rule, tool_results
 from chalicelib.domain.timeutil import parse_instant
 from chalicelib.planner.model import ChatModel, Completion, ToolCallRequest, ToolChoice
 from tests.e2e.conftest import HOST, Stack
@@ -129,21 +129,6 @@ def completion(
 
 def steps_done(messages: list[dict[str, Any]]) -> int:
     return sum(1 for m in messages if m.get("role") == "assistant")
-
-
-def tool_results(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The result of each tool called so far, by tool name."""
-    names = {
-        call["id"]: call["function"]["name"] for m in messages for call in m.get("tool_calls") or []
-    }
-    results: dict[str, Any] = {}
-    for m in messages:
-        if m.get("role") == "tool" and m.get("tool_call_id") in names:
-            try:
-                results[names[m["tool_call_id"]]] = json.loads(m["content"])
-            except (TypeError, ValueError):
-                results[names[m["tool_call_id"]]] = m["content"]
-    return results
 
 
 READS: list[Call] = [
