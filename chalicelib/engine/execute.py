@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.claim import lock_duration
-from chalicelib.domain.entities import Run
+from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
 from chalicelib.engine.queue import QueuedSlot
@@ -29,6 +30,16 @@ from chalicelib.services.signing_keys import key_for_execution
 log = logging.getLogger("cronpilot.engine")
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A won claim: the endpoint as claimed, the lock's token and end, the run recorded."""
+
+    endpoint: Endpoint
+    token: str
+    run: Run
+    lock_until: datetime
+
+
 class Executor:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
@@ -38,7 +49,9 @@ class Executor:
         with observability.correlated(tenant_id=slot.tenant_id, endpoint_id=slot.endpoint_id):
             return self._run_slot(slot)
 
-    def _run_slot(self, slot: QueuedSlot) -> Run | None:
+    def claim(self, slot: QueuedSlot) -> Claimed | None:
+        """Claim `slot` and record its run `running` with its deadline; None when the claim
+        lost (the slot ran, moved, or is someone else's)."""
         d = self._deps
         started = d.clock.now()
         token = secrets.token_hex(12)
@@ -54,6 +67,7 @@ class Executor:
             # The timeout was raised after the message was sent: hold the claim for the whole
             # call, or the slot could be sent again and run twice.
             d.endpoints.extend_lock(claimed.tenant_id, claimed.id, token, needed)
+            lock_until = needed
         run = Run(
             endpoint_id=claimed.id,
             id=ids.run_id(started),
@@ -64,11 +78,19 @@ class Executor:
             attempt=claimed.failure_count + 1,
             source=plan_next_run(started, claimed).source,
             slot_at=slot.at,
-            deadline_at=started + lock_duration(claimed),
+            deadline_at=needed,
             expires_at=started + timedelta(days=d.settings.retention_days),
         )
+        d.runs.put(run)
+        return Claimed(claimed, token, run, lock_until)
+
+    def _run_slot(self, slot: QueuedSlot) -> Run | None:
+        d = self._deps
+        held = self.claim(slot)
+        if held is None:
+            return None
+        claimed, token, run, started = held.endpoint, held.token, held.run, held.run.started_at
         with observability.correlated(run_id=run.id, job_id=claimed.job_id):
-            d.runs.put(run)
             result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
             finished = with_result(run, result, d.clock.now())
             d.runs.put(finished)

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -305,41 +304,26 @@ def drive(
 
 
 def claim_and_hold(deps: Deps, tenant_id: str, endpoint_id: str, slot_ms: int) -> dict[str, Any]:
-    """What `Executor.run_slot` does before calling the target: claim the slot and record the
-    run `running` with its deadline. The caller then kills this process."""
-    from chalicelib.domain import ids
+    """What `Executor.run_slot` does before calling the target (`Executor.claim`): claim the
+    slot and record the run `running` with its deadline. The caller then kills this process."""
     from chalicelib.domain.claim import lock_duration
-    from chalicelib.domain.entities import Run
     from chalicelib.domain.timeutil import from_ms
+    from chalicelib.engine.execute import Executor
+    from chalicelib.engine.queue import QueuedSlot
 
     endpoint = deps.endpoints.get(tenant_id, endpoint_id)
     assert endpoint is not None, endpoint_id
-    started = deps.clock.now()
-    lock_until = started + lock_duration(endpoint)
-    claimed = deps.endpoints.claim(
-        tenant_id, endpoint_id, from_ms(slot_ms), started, lock_until, secrets.token_hex(12)
-    )
-    if claimed is None:
+    lock_ms = int(lock_duration(endpoint) / timedelta(milliseconds=1))
+    held = Executor(deps).claim(QueuedSlot(tenant_id, endpoint_id, from_ms(slot_ms), lock_ms))
+    if held is None:
         return {"claimed": False}
-    run = Run(
-        endpoint_id=claimed.id,
-        id=ids.run_id(started),
-        tenant_id=claimed.tenant_id,
-        job_id=claimed.job_id,
-        status="running",
-        started_at=started,
-        attempt=claimed.failure_count + 1,
-        slot_at=from_ms(slot_ms),
-        deadline_at=started + lock_duration(claimed),
-        expires_at=started + timedelta(days=deps.settings.retention_days),
-    )
-    deps.runs.put(run)
+    assert held.run.deadline_at is not None
     return {
         "claimed": True,
-        "runId": run.id,
-        "startedMs": _ms(started),
-        "lockUntilMs": _ms(lock_until),
-        "deadlineMs": _ms(started + lock_duration(claimed)),
+        "runId": held.run.id,
+        "startedMs": _ms(held.run.started_at),
+        "lockUntilMs": _ms(held.lock_until),
+        "deadlineMs": _ms(held.run.deadline_at),
     }
 
 
