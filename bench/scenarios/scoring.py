@@ -247,10 +247,16 @@ def _effect(trace: Trace, e: Expect, at: timedelta, seen_index: int) -> timedelt
                 return cur.at
         return None
     if e.action == "relax":
-        for i, cur in enumerate(later):
-            following = later[i + 1].at if i + 1 < len(later) else trace.scenario.duration
-            if following - cur.at >= gap - DELIVERY:
-                return cur.at
+        # From the last run before the decision on: a wide gap that opens right away (clearing
+        # hints re-plans from the last run) counts from the decision.
+        before = [r for r in trace.runs[: seen_index + 1] if r.key == e.endpoint]
+        candidates = before[-1:] + later
+        for i, cur in enumerate(candidates):
+            following = (
+                candidates[i + 1].at if i + 1 < len(candidates) else trace.scenario.duration
+            )
+            if following - cur.at >= gap - DELIVERY and following > at:
+                return max(cur.at, at)
         return None
     return None
 

@@ -19,7 +19,9 @@ api = Router(__name__, "Adaptive controls")
     description="Run every intervalMs until the hint expires (ttlMinutes, default 60).",
 )
 def interval_hint(endpoint_id: str) -> None:
-    controls.interval_hint(deps.get(), api.tenant(), endpoint_id, api.body(IntervalHint))
+    controls.interval_hint(
+        deps.get(), api.tenant(), endpoint_id, api.body(IntervalHint), api.actor()
+    )
 
 
 @api.route(
@@ -31,7 +33,7 @@ def interval_hint(endpoint_id: str) -> None:
     description="Run once at nextRunAt (or in nextRunInMs). Up to 60 s in the past means now.",
 )
 def oneshot_hint(endpoint_id: str) -> None:
-    controls.oneshot_hint(deps.get(), api.tenant(), endpoint_id, api.body(OneShotHint))
+    controls.oneshot_hint(deps.get(), api.tenant(), endpoint_id, api.body(OneShotHint), api.actor())
 
 
 @api.route("/endpoints/{endpoint_id}/hints", "DELETE", "Clear hints", status=204)
@@ -48,12 +50,12 @@ def clear_hints(endpoint_id: str) -> None:
     description="pausedUntil: an instant to pause until, or null to resume (runs at once if due).",
 )
 def pause(endpoint_id: str) -> None:
-    controls.set_pause(deps.get(), api.tenant(), endpoint_id, api.body(PauseRequest))
+    controls.set_pause(deps.get(), api.tenant(), endpoint_id, api.body(PauseRequest), api.actor())
 
 
 @api.route("/endpoints/{endpoint_id}/resume", "POST", "Resume an endpoint", status=204)
 def resume(endpoint_id: str) -> None:
-    controls.resume(deps.get(), api.tenant(), endpoint_id)
+    controls.resume(deps.get(), api.tenant(), endpoint_id, api.actor())
 
 
 @api.route("/endpoints/{endpoint_id}/reset-failures", "POST", "Reset the failure count", status=204)

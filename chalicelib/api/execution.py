@@ -22,7 +22,7 @@ api = Router(__name__, "Runs and sessions")
     "untouched; works on paused endpoints; archived endpoints are refused (409).",
 )
 def test_endpoint(endpoint_id: str) -> dict[str, Any]:
-    run, result = execution.test_endpoint(deps.get(), api.tenant(), endpoint_id)
+    run, result = execution.test_endpoint(deps.get(), api.tenant(), endpoint_id, api.actor())
     return TestRunResult(
         run_id=run.id,
         status=run.status,

@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
 
-from chalicelib.domain.entities import Tenant
+from chalicelib.domain.entities import Actor, Tenant
 from chalicelib.domain.errors import DomainError, RateLimited, ValidationFailed
 from chalicelib.domain.schemas import parse
 
 TENANT_KEY = "cronpilot.tenant"
+KEY_ID_KEY = "cronpilot.api-key-id"
 ANY_CONTENT_TYPE = ["*/*"]
 
 M = TypeVar("M", bound=BaseModel)
@@ -116,6 +117,12 @@ class Router:
         tenant = self.request.context.get(TENANT_KEY)
         assert isinstance(tenant, Tenant)
         return tenant
+
+    def actor(self) -> Actor:
+        """The person acting: the API key the request was made with."""
+        key_id = self.request.context.get(KEY_ID_KEY)
+        assert isinstance(key_id, str)
+        return Actor("apiKey", key_id)
 
     def json_body(self, required: bool = True) -> dict[str, Any]:
         """The body parsed as a JSON object whatever the Content-Type; 400 when missing or

@@ -11,7 +11,7 @@ from chalice.app import Request, Response
 
 from chalicelib import deps as deps_module
 from chalicelib import observability
-from chalicelib.api.http import TENANT_KEY, envelope
+from chalicelib.api.http import KEY_ID_KEY, TENANT_KEY, envelope
 from chalicelib.domain.errors import DomainError, PayloadTooLarge, RateLimited
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.services.accounts import authenticate
@@ -79,7 +79,7 @@ def _authorised(event: Request, get_response: Callable[[Request], Response]) -> 
     path = event.path or ""
     if path in PUBLIC_PATHS or path.startswith(ADMIN_PREFIX):
         return get_response(event)
-    tenant, _ = authenticate(deps, event.headers.get("x-api-key"))
+    tenant, key = authenticate(deps, event.headers.get("x-api-key"))
     mutation = event.method.upper() in MUTATING
     limit = tenant.limits.mutations_per_minute if mutation else tenant.limits.reads_per_minute
     bucket = f"{tenant.id}:{'mutation' if mutation else 'read'}"
@@ -96,6 +96,7 @@ def _authorised(event: Request, get_response: Callable[[Request], Response]) -> 
         refused.headers.update(rate_headers)
         return refused
     event.context[TENANT_KEY] = tenant
+    event.context[KEY_ID_KEY] = key.id
     response = get_response(event)
     response.headers.update(rate_headers)
     return response

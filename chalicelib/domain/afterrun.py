@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain import hints
+from chalicelib.domain.causes import cause_of
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.governor import plan_next_run
 
@@ -40,7 +41,8 @@ def settle(endpoint: Endpoint, started: datetime, done: datetime, succeeded: boo
         locked_until=None,
         lock_token=None,
     )
-    planned = plan_next_run(started, updated).next_run_at
+    plan = plan_next_run(started, updated)
+    planned = plan.next_run_at
     if planned < done:
         planned = done + max(planned - started, MIN_GAP_AFTER_SLOW_RUN)
-    return replace(updated, next_run_at=planned)
+    return replace(updated, next_run_at=planned, next_run_cause=cause_of(updated, plan.source))

@@ -19,6 +19,38 @@ ScheduleSource = Literal[
     "paused",
 ]
 RunSource = Literal[ScheduleSource, "test"]
+ActorType = Literal["session", "reflex", "apiKey"]
+# Why a run happened, in the words a person asks it: which rule chose its time.
+CauseKind = Literal[
+    "baseline",
+    "backoff",
+    "interval-hint",
+    "oneshot-hint",
+    "reflex",
+    "clamp",
+    "pause-ended",
+    "resumed",
+    "manual-test",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who set a hint, a pause or a reflex: a planner session, a reflex, or a person's API key."""
+
+    type: ActorType
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a slot was planned when it was: the rule, the governor's source, who set the rule
+    and why. Copied onto the run that executes the slot."""
+
+    kind: CauseKind
+    source: RunSource
+    by: Actor | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +142,9 @@ class Endpoint:
     ai_hint_next_run_at: datetime | None = None
     ai_hint_expires_at: datetime | None = None
     ai_hint_reason: str | None = None
+    ai_hint_set_by: Actor | None = None
+    # Why `next_run_at` is what it is (domain/causes.py); None on items planned before it was kept.
+    next_run_cause: Cause | None = None
     # Internal, never exposed: claim lock, optimistic-concurrency version, due-index shard.
     locked_until: datetime | None = None
     lock_token: str | None = None
@@ -154,6 +189,7 @@ class Run:
     slot_at: datetime | None = None
     deadline_at: datetime | None = None
     expires_at: datetime | None = None
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,10 @@ def _ms(value: int) -> timedelta:
 
 
 def plan_next_run(now: datetime, endpoint: Endpoint) -> Plan:
-    """Apply pause > clamp(min, max) > AI hints > baseline (+ backoff), all relative to `now`."""
+    """Apply pause > clamp(min, max) > AI hints > baseline (+ backoff).
+
+    Candidates count from `now`; the min/max limits count from the last run (`within_limits`).
+    """
     if endpoint.paused_at(now):
         assert endpoint.paused_until is not None
         return Plan(endpoint.paused_until, "paused")
@@ -79,20 +82,33 @@ def plan_next_run(now: datetime, endpoint: Endpoint) -> Plan:
         else:
             chosen = Plan(now, chosen.source)
 
-    if endpoint.min_interval_ms and chosen.next_run_at < now + _ms(endpoint.min_interval_ms):
-        chosen = Plan(now + _ms(endpoint.min_interval_ms), "clamped-min")
-    if endpoint.max_interval_ms and chosen.next_run_at > now + _ms(endpoint.max_interval_ms):
-        chosen = Plan(now + _ms(endpoint.max_interval_ms), "clamped-max")
+    return within_limits(now, endpoint, chosen)
+
+
+def within_limits(now: datetime, endpoint: Endpoint, chosen: Plan) -> Plan:
+    """Hold `chosen` between `lastRunAt + min` and `lastRunAt + max`, never before now.
+
+    Limits are time between runs: an endpoint that never ran is not held back by its minimum,
+    and its maximum counts from now. Manual test runs never set `lastRunAt`, so they do not count.
+    """
+    last = endpoint.last_run_at
+    if endpoint.min_interval_ms and last is not None:
+        earliest = last + _ms(endpoint.min_interval_ms)
+        if chosen.next_run_at < earliest:
+            chosen = Plan(max(now, earliest), "clamped-min")
+    if endpoint.max_interval_ms:
+        latest = max(now, (last or now) + _ms(endpoint.max_interval_ms))
+        if chosen.next_run_at > latest:
+            chosen = Plan(latest, "clamped-max")
     return chosen
 
 
-def nudge_target(now: datetime, endpoint: Endpoint, when: datetime) -> datetime | None:
-    """`set nextRunAt if earlier`: the clamped target, or None when nothing should move."""
+def nudge_plan(
+    now: datetime, endpoint: Endpoint, when: datetime, source: ScheduleSource
+) -> Plan | None:
+    """`set nextRunAt if earlier`: `when` held within the limits, or None when nothing should
+    move (paused, or not earlier than the slot already planned)."""
     if endpoint.paused_at(now):
         return None
-    candidate = max(when, now)
-    if endpoint.min_interval_ms:
-        candidate = max(candidate, now + _ms(endpoint.min_interval_ms))
-    if endpoint.max_interval_ms:
-        candidate = min(candidate, now + _ms(endpoint.max_interval_ms))
-    return candidate if candidate < endpoint.next_run_at else None
+    target = within_limits(now, endpoint, Plan(max(when, now), source))
+    return target if target.next_run_at < endpoint.next_run_at else None

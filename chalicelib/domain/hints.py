@@ -1,7 +1,7 @@
 """Writing and clearing an endpoint's hint fields. Pure.
 
-The four fields travel together (one expiry and reason for both hints), so the API routes,
-the planner's tools and a finished run all set and clear them here.
+The fields travel together (one expiry, reason and author for both hints), so the API routes,
+the planner's tools, reflexes and a finished run all set and clear them here.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.entities import Actor, Endpoint
 
 
 def cleared(endpoint: Endpoint) -> Endpoint:
@@ -20,11 +20,16 @@ def cleared(endpoint: Endpoint) -> Endpoint:
         ai_hint_next_run_at=None,
         ai_hint_expires_at=None,
         ai_hint_reason=None,
+        ai_hint_set_by=None,
     )
 
 
 def with_interval(
-    endpoint: Endpoint, interval_ms: int, expires_at: datetime, reason: str | None
+    endpoint: Endpoint,
+    interval_ms: int,
+    expires_at: datetime,
+    reason: str | None,
+    by: Actor | None = None,
 ) -> Endpoint:
     """Run every `interval_ms` until `expires_at` (a one-shot beside it stays)."""
     return replace(
@@ -32,13 +37,22 @@ def with_interval(
         ai_hint_interval_ms=interval_ms,
         ai_hint_expires_at=expires_at,
         ai_hint_reason=reason,
+        ai_hint_set_by=by,
     )
 
 
 def with_one_shot(
-    endpoint: Endpoint, at: datetime, expires_at: datetime, reason: str | None
+    endpoint: Endpoint,
+    at: datetime,
+    expires_at: datetime,
+    reason: str | None,
+    by: Actor | None = None,
 ) -> Endpoint:
     """Run once at `at` (an interval hint beside it stays)."""
     return replace(
-        endpoint, ai_hint_next_run_at=at, ai_hint_expires_at=expires_at, ai_hint_reason=reason
+        endpoint,
+        ai_hint_next_run_at=at,
+        ai_hint_expires_at=expires_at,
+        ai_hint_reason=reason,
+        ai_hint_set_by=by,
     )

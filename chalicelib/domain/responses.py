@@ -17,8 +17,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.entities import (
+    Actor,
     AnalysisSession,
     ApiKey,
+    Cause,
     Endpoint,
     Job,
     Run,
@@ -93,6 +95,44 @@ class JobList(Out):
     jobs: list[JobListItem]
 
 
+class ActorOut(Out):
+    type: Literal["session", "reflex", "apiKey"] = Field(
+        description="session: a planner session; reflex: a reflex firing; apiKey: a person"
+    )
+    id: str
+
+    @classmethod
+    def maybe(cls, actor: Actor | None) -> ActorOut | None:
+        return None if actor is None else cls(type=actor.type, id=actor.id)
+
+
+class CauseOut(Out):
+    """Why a run happened (or why the next run is planned when it is)."""
+
+    kind: Literal[
+        "baseline",
+        "backoff",
+        "interval-hint",
+        "oneshot-hint",
+        "reflex",
+        "clamp",
+        "pause-ended",
+        "resumed",
+        "manual-test",
+    ]
+    source: str = Field(description="The governor's source for the slot (as `source`)")
+    by: ActorOut | None = Field(None, description="Who set the hint, pause or reflex")
+    reason: str | None = None
+
+    @classmethod
+    def maybe(cls, cause: Cause | None) -> CauseOut | None:
+        if cause is None:
+            return None
+        return cls(
+            kind=cause.kind, source=cause.source, by=ActorOut.maybe(cause.by), reason=cause.reason
+        )
+
+
 class EndpointResponse(Out):
     id: str
     job_id: str
@@ -119,13 +159,18 @@ class EndpointResponse(Out):
     ai_hint_next_run_at: Iso | None = None
     ai_hint_expires_at: Iso | None = None
     ai_hint_reason: str | None = None
+    ai_hint_set_by: ActorOut | None = Field(None, description="Who set the current hints")
+    next_run_cause: CauseOut | None = Field(None, description="Why nextRunAt is what it is")
     created_at: Iso
     updated_at: Iso
 
     @classmethod
     def of(cls, e: Endpoint) -> EndpointResponse:
         # Every response field is an entity field of the same name; internals are not fields.
-        return cls(**{name: getattr(e, name) for name in cls.model_fields})
+        fields = {name: getattr(e, name) for name in cls.model_fields}
+        fields["ai_hint_set_by"] = ActorOut.maybe(e.ai_hint_set_by)
+        fields["next_run_cause"] = CauseOut.maybe(e.next_run_cause)
+        return cls(**fields)
 
 
 class EndpointList(Out):
@@ -138,6 +183,7 @@ class RunResponse(Out):
     endpoint_id: str
     status: Literal["running", "success", "failed"]
     source: str | None = None
+    cause: CauseOut | None = Field(None, description="Why this run happened")
     attempt: int
     started_at: Iso
     slot_at: Iso | None = Field(None, description="The planned time this run was for")
@@ -158,6 +204,7 @@ class RunResponse(Out):
             endpoint_id=r.endpoint_id,
             status=r.status,
             source=r.source,
+            cause=CauseOut.maybe(r.cause),
             attempt=r.attempt,
             started_at=r.started_at,
             slot_at=r.slot_at,

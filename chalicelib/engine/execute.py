@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
+from chalicelib.domain.causes import cause_of
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
@@ -68,6 +69,9 @@ class Executor:
             # call, or the slot could be sent again and run twice.
             d.endpoints.extend_lock(claimed.tenant_id, claimed.id, token, needed)
             lock_until = needed
+        # The slot's cause was written with it; items planned before causes were kept get the
+        # governor's view of them.
+        cause = claimed.next_run_cause or cause_of(claimed, plan_next_run(started, claimed).source)
         run = Run(
             endpoint_id=claimed.id,
             id=ids.run_id(started),
@@ -76,7 +80,8 @@ class Executor:
             status="running",
             started_at=started,
             attempt=claimed.failure_count + 1,
-            source=plan_next_run(started, claimed).source,
+            source=cause.source,
+            cause=cause,
             slot_at=slot.at,
             deadline_at=needed,
             expires_at=started + timedelta(days=d.settings.retention_days),

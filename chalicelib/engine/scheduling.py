@@ -10,69 +10,36 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.clock import Clock
 from chalicelib.domain.afterrun import settle
 from chalicelib.domain.analysis import observe_run
+from chalicelib.domain.causes import cause_of
 from chalicelib.domain.claim import lock_duration
-from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.entities import Cause, Endpoint
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.governor import nudge_target, plan_next_run
+from chalicelib.domain.governor import nudge_plan, plan_next_run
 from chalicelib.domain.inflight import locked, message_live, refused_by_pause
+from chalicelib.domain.timing import (
+    Change,
+    FromLastRun,
+    Keep,
+    Nudge,
+    Replan,
+    RunAt,
+    Settled,
+    Timing,
+)
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
 from chalicelib.store.endpoints import EndpointRepo, StaleWrite
 
 MAX_ATTEMPTS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Keep:
-    """Leave nextRunAt as it is."""
-
-
-@dataclass(frozen=True, slots=True)
-class Replan:
-    """nextRunAt = the governor's answer for the new state."""
-
-
-@dataclass(frozen=True, slots=True)
-class Nudge:
-    """Move nextRunAt earlier to `when` (clamped by min/max), never later; no-op while paused."""
-
-    when: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RunAt:
-    """nextRunAt = min(current, when): used by resume, which runs an overdue endpoint at once."""
-
-    when: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """nextRunAt as a finished run computed it (domain/afterrun.py)."""
-
-
 class LockLost(Exception):
     """The run's claim expired and another execution took the endpoint over."""
-
-
-Timing = Keep | Replan | Nudge | RunAt | Settled
-Change = tuple[Endpoint, Timing]
-
-
-def paused(ep: Endpoint, until: datetime | None, now: datetime) -> Change:
-    """`ep` paused until `until`, or resumed with None. A pause re-plans (to its end);
-    resuming runs an endpoint whose slot passed during the pause at once."""
-    updated = replace(ep, paused_until=until)
-    if until is not None and until > now:
-        return updated, Replan()
-    if ep.paused_at(now):
-        return updated, RunAt(now)
-    return updated, Keep()
 
 
 def due_shard(endpoint_id: str, shards: int) -> str:
@@ -103,6 +70,7 @@ class Scheduling:
         endpoint = replace(
             draft,
             next_run_at=plan.next_run_at,
+            next_run_cause=cause_of(draft, plan.source),
             due_shard=self._membership(draft, job_active),
             created_at=now,
             updated_at=now,
@@ -123,7 +91,8 @@ class Scheduling:
                 raise NotFound("Endpoint not found")
             now = self._clock.now()
             updated, timing = apply(current, now)
-            updated = replace(updated, next_run_at=self._time(now, updated, timing), updated_at=now)
+            at, cause = self._time(now, updated, timing)
+            updated = replace(updated, next_run_at=at, next_run_cause=cause, updated_at=now)
             try:
                 return self._write(updated, now)
             except StaleWrite:
@@ -208,12 +177,21 @@ class Scheduling:
         return self._membership(endpoint, job_active)
 
     @staticmethod
-    def _time(now: datetime, endpoint: Endpoint, timing: Timing) -> datetime:
-        if isinstance(timing, Replan):
-            return plan_next_run(now, endpoint).next_run_at
+    def _time(now: datetime, endpoint: Endpoint, timing: Timing) -> tuple[datetime, Cause | None]:
+        """The next slot and its cause after a change timed by `timing`."""
+        if isinstance(timing, Replan) or (
+            isinstance(timing, FromLastRun) and endpoint.paused_at(now)
+        ):
+            plan = plan_next_run(now, endpoint)
+            return plan.next_run_at, cause_of(endpoint, plan.source)
+        if isinstance(timing, FromLastRun):
+            plan = plan_next_run(endpoint.last_run_at or now, endpoint)
+            return max(plan.next_run_at, now), cause_of(endpoint, plan.source)
         if isinstance(timing, Nudge):
-            target = nudge_target(now, endpoint, timing.when)
-            return endpoint.next_run_at if target is None else target
-        if isinstance(timing, RunAt):
-            return min(endpoint.next_run_at, timing.when)
-        return endpoint.next_run_at
+            target = nudge_plan(now, endpoint, timing.when, timing.source)
+            if target is None:
+                return endpoint.next_run_at, endpoint.next_run_cause
+            return target.next_run_at, cause_of(endpoint, target.source)
+        if isinstance(timing, RunAt) and timing.when < endpoint.next_run_at:
+            return timing.when, timing.cause
+        return endpoint.next_run_at, endpoint.next_run_cause

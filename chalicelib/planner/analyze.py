@@ -22,10 +22,10 @@ from chalicelib.domain.analysis import (
     sibling_changes,
     verdict,
 )
-from chalicelib.domain.entities import AnalysisSession, Endpoint, Run, Tenant
+from chalicelib.domain.entities import Actor, AnalysisSession, Endpoint, Run, Tenant
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.timeutil import to_ms
-from chalicelib.engine.scheduling import Change, Keep
+from chalicelib.domain.timing import Change, Keep
 from chalicelib.planner import prompt
 from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import JobRef
@@ -211,10 +211,12 @@ class Analyzer:
         )
         siblings = [e for e in view.endpoints.values() if e.id != endpoint.id]
         text = prompt.build(endpoint, view.job, siblings, recent, last, started)
+        # Named before it runs, so the hints and reflexes it writes can say who set them.
+        session_id = ids.session_id(started)
         outcome = run_session(
             self._model,
             text,
-            Toolbox(d, view, endpoint.id),
+            Toolbox(d, view, endpoint.id, Actor("session", session_id)),
             max_output_tokens=d.settings.ai_max_output_tokens,
         )
         done = d.clock.now()
@@ -225,7 +227,7 @@ class Analyzer:
             next_at = done + MIN_NEXT_ANALYSIS  # failed: try again soon, the schedule is unaffected
         session = AnalysisSession(
             endpoint_id=endpoint.id,
-            id=ids.session_id(done),
+            id=session_id,
             tenant_id=view.tenant.id,
             job_id=view.job.id,
             analyzed_at=done,

@@ -17,9 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.deps import Deps
-from chalicelib.domain import hints
-from chalicelib.domain.entities import Endpoint, Job, Run, Tenant
-from chalicelib.domain.governor import plan_next_run
+from chalicelib.domain import actions
+from chalicelib.domain.entities import Actor, Endpoint, Job, Run, Tenant
 from chalicelib.domain.schemas import (
     MAX_INTERVAL_MS,
     MAX_TTL_MINUTES,
@@ -27,7 +26,7 @@ from chalicelib.domain.schemas import (
     REASON_MAX,
 )
 from chalicelib.domain.timeutil import iso, parse_instant
-from chalicelib.engine.scheduling import Change, Nudge, paused
+from chalicelib.domain.timing import Change
 from chalicelib.planner import text
 
 SUBMIT = "submit_analysis"
@@ -243,10 +242,14 @@ def validate(name: str, arguments: dict[str, Any]) -> _Args:
 class Toolbox:
     """Executes the tools for one endpoint; `now()` is read per call (the clock moves)."""
 
-    def __init__(self, deps: Deps, view: JobView, endpoint_id: str) -> None:
+    def __init__(
+        self, deps: Deps, view: JobView, endpoint_id: str, actor: Actor | None = None
+    ) -> None:
         self._deps = deps
         self._view = view
         self._id = endpoint_id
+        # The session acting: hints and reflexes it writes record it as their author.
+        self._actor = actor
 
     @property
     def endpoint(self) -> Endpoint:
@@ -395,10 +398,8 @@ class Toolbox:
         interval = max(round(args.interval_ms), floor)
 
         def apply(ep: Endpoint, now: datetime) -> Change:
-            expires = now + timedelta(minutes=args.ttl_minutes)
-            updated = hints.with_interval(ep, interval, expires, args.reason)
-            step = timedelta(milliseconds=interval)
-            return updated, Nudge((ep.last_run_at + step) if ep.last_run_at else now + step)
+            ttl = timedelta(minutes=args.ttl_minutes)
+            return actions.set_interval(ep, now, interval, ttl, args.reason, self._actor)
 
         saved = self._write(apply)
         message = f"Adjusted interval to {interval}ms (expires in {args.ttl_minutes:g} minutes)"
@@ -415,10 +416,8 @@ class Toolbox:
                     f"nextRunAtIso {args.next_run_at_iso} is more than 60 s in the past; "
                     f"the current time is {iso(now)}"
                 )
-            when = max(target, now)
-            expires = now + timedelta(minutes=args.ttl_minutes)
-            updated = hints.with_one_shot(ep, when, expires, args.reason)
-            return updated, Nudge(when)
+            ttl = timedelta(minutes=args.ttl_minutes)
+            return actions.run_once(ep, now, target, ttl, args.reason, self._actor)
 
         saved = self._write(apply)
         message = (
@@ -431,17 +430,12 @@ class Toolbox:
 
     def _pause_until(self, args: PauseArgs) -> str:
         until = parse_instant(args.until_iso) if args.until_iso is not None else None
-        self._write(lambda ep, now: paused(ep, until, now))
+        self._write(lambda ep, now: actions.pause(ep, now, until, self._actor))
         message = f"Paused until {iso(until)}" if until is not None else "Resumed execution"
         return message + (f": {args.reason}" if args.reason else "")
 
     def _clear_hints(self, args: ClearArgs) -> str:
-        def apply(ep: Endpoint, now: datetime) -> Change:
-            cleared = hints.cleared(ep)
-            # Back to the baseline now: a relaxed next run moves up to the baseline's slot.
-            return cleared, Nudge(plan_next_run(now, cleared).next_run_at)
-
-        self._write(apply)
+        self._write(actions.clear_hints)
         return f"Cleared all AI hints, reverted to baseline schedule: {args.reason}"
 
     # Terminal tool ---------------------------------------------------------------------

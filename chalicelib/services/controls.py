@@ -1,37 +1,33 @@
-"""Adaptive controls: hints, pause and resume, failure reset. They write the same fields the
-planner writes, and move the next run earlier when they should."""
+"""Adaptive controls: hints, pause and resume, failure reset, for a person through the API.
+The actions themselves are domain/actions.py, shared with the planner and reflexes; this
+module adds what a person's request is checked against first."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
-from chalicelib.domain import hints
-from chalicelib.domain.entities import Endpoint, Tenant
-from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.governor import plan_next_run
+from chalicelib.domain import actions
+from chalicelib.domain.entities import Actor, Endpoint, Tenant
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.schemas import (
     ONESHOT_PAST_TOLERANCE_MS,
     IntervalHint,
     OneShotHint,
     PauseRequest,
 )
-from chalicelib.engine.scheduling import Change, Keep, Nudge, paused
+from chalicelib.domain.timing import Change
 from chalicelib.services.endpoints import check_interval_floor
 
 
-def _live(endpoint: Endpoint) -> None:
-    if endpoint.archived_at is not None:
-        raise Conflict("Endpoint is archived")
-
-
-def interval_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: IntervalHint) -> Endpoint:
-    """Run every `intervalMs` until the hint expires; takes effect from the last run."""
+def interval_hint(
+    deps: Deps, tenant: Tenant, endpoint_id: str, hint: IntervalHint, by: Actor | None = None
+) -> Endpoint:
+    """Run every `intervalMs` until the hint expires; takes effect from the last run. A person
+    asking for an interval outside the endpoint's limits is told so (400)."""
     check_interval_floor(tenant, hint.interval_ms, "intervalMs", "Interval hint")
 
     def apply(ep: Endpoint, now: datetime) -> Change:
-        _live(ep)
         if ep.min_interval_ms and hint.interval_ms < ep.min_interval_ms:
             raise ValidationFailed.field(
                 "intervalMs",
@@ -42,20 +38,18 @@ def interval_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: IntervalHi
                 "intervalMs",
                 f"Interval hint ({hint.interval_ms}ms) exceeds maximum ({ep.max_interval_ms}ms)",
             )
-        expires = now + timedelta(minutes=hint.ttl_minutes)
-        updated = hints.with_interval(ep, hint.interval_ms, expires, hint.reason)
-        step = timedelta(milliseconds=hint.interval_ms)
-        when = (ep.last_run_at + step) if ep.last_run_at else now + step
-        return updated, Nudge(when)
+        ttl = timedelta(minutes=hint.ttl_minutes)
+        return actions.set_interval(ep, now, hint.interval_ms, ttl, hint.reason, by)
 
     return deps.scheduling.change(tenant.id, endpoint_id, apply)
 
 
-def oneshot_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: OneShotHint) -> Endpoint:
+def oneshot_hint(
+    deps: Deps, tenant: Tenant, endpoint_id: str, hint: OneShotHint, by: Actor | None = None
+) -> Endpoint:
     """Run once at the target time (a time up to 60 s in the past means now)."""
 
     def apply(ep: Endpoint, now: datetime) -> Change:
-        _live(ep)
         if hint.next_run_at is not None:
             target = hint.next_run_at
         else:
@@ -65,45 +59,32 @@ def oneshot_hint(deps: Deps, tenant: Tenant, endpoint_id: str, hint: OneShotHint
                 "nextRunAt",
                 "nextRunAt must be in the future (times up to 60 s in the past mean now)",
             )
-        target = max(target, now)
-        expires = now + timedelta(minutes=hint.ttl_minutes)
-        updated = hints.with_one_shot(ep, target, expires, hint.reason)
-        return updated, Nudge(target)
+        ttl = timedelta(minutes=hint.ttl_minutes)
+        return actions.run_once(ep, now, target, ttl, hint.reason, by)
 
     return deps.scheduling.change(tenant.id, endpoint_id, apply)
 
 
 def clear_hints(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
-    """Back to the baseline from the next planning on."""
-
-    def apply(ep: Endpoint, now: datetime) -> Change:
-        _live(ep)
-        return hints.cleared(ep), Keep()
-
-    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+    """Back to the baseline, counted from the last run."""
+    return deps.scheduling.change(tenant.id, endpoint_id, actions.clear_hints)
 
 
-def set_pause(deps: Deps, tenant: Tenant, endpoint_id: str, request: PauseRequest) -> Endpoint:
+def set_pause(
+    deps: Deps, tenant: Tenant, endpoint_id: str, request: PauseRequest, by: Actor | None = None
+) -> Endpoint:
     """Pause until an instant, or resume with null; resuming runs an overdue endpoint at once."""
     until = request.paused_until
-
-    def apply(ep: Endpoint, now: datetime) -> Change:
-        _live(ep)
-        return paused(ep, until, now)
-
-    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+    return deps.scheduling.change(
+        tenant.id, endpoint_id, lambda ep, now: actions.pause(ep, now, until, by)
+    )
 
 
-def resume(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
-    return set_pause(deps, tenant, endpoint_id, PauseRequest(paused_until=None))
+def resume(deps: Deps, tenant: Tenant, endpoint_id: str, by: Actor | None = None) -> Endpoint:
+    """Resume now (a no-op when not paused)."""
+    return set_pause(deps, tenant, endpoint_id, PauseRequest(paused_until=None), by)
 
 
 def reset_failures(deps: Deps, tenant: Tenant, endpoint_id: str) -> Endpoint:
     """Failure count to 0; a backed-off next run moves back to the normal cadence."""
-
-    def apply(ep: Endpoint, now: datetime) -> Change:
-        _live(ep)
-        reset = replace(ep, failure_count=0)
-        return reset, Nudge(plan_next_run(now, reset).next_run_at)
-
-    return deps.scheduling.change(tenant.id, endpoint_id, apply)
+    return deps.scheduling.change(tenant.id, endpoint_id, actions.reset_failures)

@@ -11,7 +11,7 @@ from chalicelib.domain import ids
 from chalicelib.domain.entities import Endpoint, Tenant
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
-from chalicelib.engine.scheduling import Change, Keep, Replan
+from chalicelib.domain.timing import Change, Keep, Replan
 from chalicelib.engine.urlguard import UrlNotAllowed, static_check
 from chalicelib.services.jobs import get_job
 

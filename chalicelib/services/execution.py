@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
-from chalicelib.domain import ids
+from chalicelib.domain import causes, ids
 from chalicelib.domain.capture import storable
-from chalicelib.domain.entities import Endpoint, Run, Tenant
+from chalicelib.domain.entities import Actor, Endpoint, Run, Tenant
 from chalicelib.domain.errors import Conflict
 from chalicelib.engine.caller import CallRequest, CallResult
 from chalicelib.services.endpoints import get_endpoint
@@ -43,7 +43,9 @@ def with_result(run: Run, result: CallResult, finished_at: datetime) -> Run:
     )
 
 
-def test_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> tuple[Run, CallResult]:
+def test_endpoint(
+    deps: Deps, tenant: Tenant, endpoint_id: str, by: Actor | None = None
+) -> tuple[Run, CallResult]:
     """Call the endpoint now through the same caller as scheduled runs and record a `test`
     run; its schedule, last run and failure count are left alone (paused endpoints work)."""
     endpoint = get_endpoint(deps, tenant, endpoint_id)
@@ -61,6 +63,7 @@ def test_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> tuple[Run, Ca
         started_at=started,
         attempt=1,
         source="test",
+        cause=causes.manual_test(by),
         expires_at=finished + timedelta(days=deps.settings.retention_days),
     )
     run = with_result(attempt, result, finished)

@@ -10,7 +10,15 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.domain.entities import Endpoint, HttpMethod
 from chalicelib.domain.timeutil import from_ms, to_ms
-from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
+from chalicelib.store.codec import (
+    actor_json,
+    actor_of,
+    cause_json,
+    cause_of_json,
+    instant_or_none,
+    int_or_none,
+    ms_or_none,
+)
 from chalicelib.store.models import EndpointItem, RunItem, SessionItem
 
 
@@ -196,6 +204,8 @@ def to_item(e: Endpoint) -> EndpointItem:
         ai_hint_next_run_at=ms_or_none(e.ai_hint_next_run_at),
         ai_hint_expires_at=ms_or_none(e.ai_hint_expires_at),
         ai_hint_reason=e.ai_hint_reason,
+        ai_hint_set_by=actor_json(e.ai_hint_set_by),
+        next_run_cause=cause_json(e.next_run_cause),
         locked_until=ms_or_none(e.locked_until),
         lock_token=e.lock_token,
         enqueued_slot=ms_or_none(e.enqueued_slot),
@@ -240,6 +250,8 @@ def to_entity(i: EndpointItem) -> Endpoint:
         ai_hint_next_run_at=instant_or_none(i.ai_hint_next_run_at),
         ai_hint_expires_at=instant_or_none(i.ai_hint_expires_at),
         ai_hint_reason=i.ai_hint_reason,
+        ai_hint_set_by=actor_of(i.ai_hint_set_by),
+        next_run_cause=cause_of_json(i.next_run_cause),
         locked_until=instant_or_none(i.locked_until),
         lock_token=i.lock_token,
         enqueued_slot=instant_or_none(i.enqueued_slot),

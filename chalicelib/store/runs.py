@@ -9,7 +9,13 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.entities import Run, RunSource, RunStatus
 from chalicelib.domain.timeutil import from_ms, to_ms
-from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
+from chalicelib.store.codec import (
+    cause_json,
+    cause_of_json,
+    instant_or_none,
+    int_or_none,
+    ms_or_none,
+)
 from chalicelib.store.models import RunItem
 
 
@@ -197,6 +203,7 @@ def to_item(r: Run) -> RunItem:
         response_body=r.response_body,
         response_truncated=r.response_truncated,
         slot_at=ms_or_none(r.slot_at),
+        cause=cause_json(r.cause),
         running_shard=RUNNING_SHARD if r.status == "running" else None,
         deadline_at=ms_or_none(r.deadline_at) if r.status == "running" else None,
         expires_at=r.expires_at,
@@ -223,4 +230,5 @@ def to_entity(i: RunItem) -> Run:
         slot_at=instant_or_none(i.slot_at),
         deadline_at=instant_or_none(i.deadline_at),
         expires_at=i.expires_at,
+        cause=cause_of_json(i.cause),
     )

@@ -18,7 +18,7 @@ import pytest
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import SessionWarning, ToolCall
-from chalicelib.engine.scheduling import Keep
+from chalicelib.domain.timing import Keep
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.model import Completion, ProviderError, ToolCallRequest, ToolChoice
 from chalicelib.planner.openai_model import OpenAIChatModel, RetryPolicy

@@ -20,7 +20,7 @@ from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.analysis import next_analysis_at, verdict
 from chalicelib.domain.entities import AnalysisSession, Endpoint, SessionWarning, ToolCall
-from chalicelib.engine.scheduling import Keep
+from chalicelib.domain.timing import Keep
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.model import Completion, ProviderError, ToolCallRequest, ToolChoice
 from chalicelib.planner.queue import JobRef

@@ -21,8 +21,9 @@ from chalicelib.domain import ids
 from chalicelib.domain.entities import Endpoint, Run, RunStatus
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.timeutil import iso
+from chalicelib.domain.timing import Keep, Replan, Timing
 from chalicelib.engine.queue import QueuedSlot
-from chalicelib.engine.scheduling import Keep, Replan, Scheduling, Timing
+from chalicelib.engine.scheduling import Scheduling
 from chalicelib.planner.text import MARK
 from chalicelib.planner.tools import JobView, Toolbox, ToolError, parse_arguments, tool_definitions
 from tests.conftest import T0, Api, snapshot
@@ -79,6 +80,13 @@ def add(api: Api, job: dict[str, Any], name: str = "Queue Depth", **fields: Any)
     assert reply.status == 201, reply.body
     endpoint_id: str = reply.body["id"]
     return endpoint_id
+
+
+def ran_now(deps: Deps, endpoint_id: str) -> None:
+    """Record that the endpoint's last run started now (its schedule left as it is)."""
+    deps.scheduling.change(
+        "acme", endpoint_id, lambda ep, now: (replace(ep, last_run_at=now), Keep())
+    )
 
 
 def stored(deps: Deps, endpoint_id: str) -> Endpoint:
@@ -557,6 +565,7 @@ def test_propose_interval_below_the_endpoint_minimum_runs_at_the_minimum(
     deps: Deps, api: Api, job: dict[str, Any], slots: SlotRecorder
 ) -> None:
     endpoint_id = add(api, job, minIntervalMs=30_000)
+    ran_now(deps, endpoint_id)  # the minimum counts from the last run
     slots.take()
     message = box(deps, job, endpoint_id).call("propose_interval", {"intervalMs": 5_000})
     assert message == (
@@ -660,9 +669,16 @@ def test_propose_next_time_is_clamped_to_the_minimum_and_never_postpones(
     deps: Deps, api: Api, job: dict[str, Any]
 ) -> None:
     clamped = add(api, job, "Clamped", minIntervalMs=300_000)
+    ran_now(deps, clamped)  # the minimum counts from the last run
     message = box(deps, job, clamped).call("propose_next_time", {"nextRunAtIso": iso(at())})
     assert message.endswith("Next run at 2025-01-01T00:05:00.000Z")
     assert stored(deps, clamped).next_run_at == at(minutes=5)
+
+    # An endpoint that never ran is not held back by its minimum: "run now" runs now.
+    fresh = add(api, job, "Fresh", minIntervalMs=300_000)
+    message = box(deps, job, fresh).call("propose_next_time", {"nextRunAtIso": iso(at())})
+    assert message.endswith("Next run at 2025-01-01T00:00:00.000Z")
+    assert stored(deps, fresh).next_run_at == at()
 
     soon = add(api, job, "Soon", baselineIntervalMs=60_000)
     box(deps, job, soon).call("propose_next_time", {"nextRunAtIso": "2025-01-01T00:10:00Z"})

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.entities import Endpoint, ScheduleSource
-from chalicelib.domain.governor import backoff_ms, nudge_target, plan_next_run
+from chalicelib.domain.governor import backoff_ms, nudge_plan, plan_next_run
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SEC = 1_000
@@ -99,10 +99,38 @@ PLAN_CASES = [
     ),
     pytest.param(
         at(0, 5),
-        {"baseline_interval_ms": 10 * SEC, "min_interval_ms": 60 * SEC},
+        {"baseline_interval_ms": 10 * SEC, "min_interval_ms": 60 * SEC, "last_run_at": at(0, 5)},
         at(1, 5),
         "clamped-min",
-        id="A7-min-clamp",
+        id="A7-min-clamp-from-last-run",
+    ),
+    pytest.param(
+        at(0, 5),
+        {"baseline_interval_ms": 10 * SEC, "min_interval_ms": 60 * SEC},
+        at(0, 15),
+        "baseline-interval",
+        id="never-run-is-not-held-by-min",
+    ),
+    pytest.param(
+        at(3),
+        {"baseline_interval_ms": 10 * SEC, "min_interval_ms": 60 * SEC, "last_run_at": at(0)},
+        at(3, 10),
+        "baseline-interval",
+        id="min-long-since-last-run-does-not-clamp",
+    ),
+    pytest.param(
+        at(0, 30),
+        {"baseline_interval_ms": 10 * MIN, "max_interval_ms": 3 * MIN, "last_run_at": at(0)},
+        at(3),
+        "clamped-max",
+        id="max-counts-from-last-run",
+    ),
+    pytest.param(
+        at(10),
+        {"baseline_interval_ms": 10 * MIN, "max_interval_ms": 3 * MIN, "last_run_at": at(0)},
+        at(10),
+        "clamped-max",
+        id="max-overdue-means-now",
     ),
     pytest.param(
         at(0),
@@ -310,10 +338,36 @@ PLAN_CASES = [
             "min_interval_ms": 60 * SEC,
             "ai_hint_next_run_at": at(4),
             "ai_hint_expires_at": at(hours=1),
+            "last_run_at": at(4, 30),
         },
-        at(6),
+        at(5, 30),
         "clamped-min",
-        id="run-now-oneshot-clamped-by-min",
+        id="run-now-oneshot-clamped-by-min-since-last-run",
+    ),
+    pytest.param(
+        at(5),
+        {
+            "baseline_interval_ms": 60 * MIN,
+            "min_interval_ms": 5 * MIN,
+            "ai_hint_next_run_at": at(5),
+            "ai_hint_expires_at": at(hours=1),
+            "last_run_at": at(0),
+        },
+        at(5),
+        "ai-oneshot",
+        id="seed-recovery-run-now-runs-now-once-min-has-passed",
+    ),
+    pytest.param(
+        at(5),
+        {
+            "baseline_interval_ms": 60 * MIN,
+            "min_interval_ms": 5 * MIN,
+            "ai_hint_next_run_at": at(5),
+            "ai_hint_expires_at": at(hours=1),
+        },
+        at(5),
+        "ai-oneshot",
+        id="seed-recovery-never-run-runs-now",
     ),
     pytest.param(
         at(0),
@@ -329,6 +383,7 @@ PLAN_CASES = [
             "ai_hint_interval_ms": 1 * MIN,
             "ai_hint_expires_at": at(hours=1),
             "min_interval_ms": 3 * MIN,
+            "last_run_at": at(0),
         },
         at(3),
         "clamped-min",
@@ -340,6 +395,7 @@ PLAN_CASES = [
             "baseline_interval_ms": 1 * MIN,
             "min_interval_ms": 5 * MIN,
             "max_interval_ms": 2 * MIN,
+            "last_run_at": at(0),
         },
         at(2),
         "clamped-max",
@@ -377,17 +433,31 @@ NUDGE_CASES = [
     pytest.param(at(0), {"next_run_at": at(5)}, at(10), None, id="D61-later-ignored"),
     pytest.param(
         at(0),
-        {"next_run_at": at(10), "min_interval_ms": 60 * SEC},
+        {"next_run_at": at(10), "min_interval_ms": 60 * SEC, "last_run_at": at(0)},
         at(0, 30),
         at(1),
-        id="D62-min-clamp-from-now",
+        id="D62-min-clamp-from-last-run",
     ),
     pytest.param(
         at(0),
-        {"next_run_at": at(10), "max_interval_ms": 2 * MIN},
-        at(5),
+        {"next_run_at": at(10), "min_interval_ms": 60 * SEC},
+        at(0, 30),
+        at(0, 30),
+        id="never-run-nudge-not-held-by-min",
+    ),
+    pytest.param(
         at(2),
-        id="D63-max-clamp-from-now",
+        {"next_run_at": at(10), "min_interval_ms": 60 * SEC, "last_run_at": at(0)},
+        at(2),
+        at(2),
+        id="nudge-now-runs-now-when-min-has-passed",
+    ),
+    pytest.param(
+        at(0),
+        {"next_run_at": at(10), "max_interval_ms": 2 * MIN, "last_run_at": at(-1)},
+        at(5),
+        at(1),
+        id="D63-max-clamp-from-last-run",
     ),
     pytest.param(
         at(0),
@@ -406,7 +476,7 @@ NUDGE_CASES = [
     ),
     pytest.param(
         at(0),
-        {"next_run_at": at(0, 30), "min_interval_ms": 60 * SEC},
+        {"next_run_at": at(0, 30), "min_interval_ms": 60 * SEC, "last_run_at": at(0)},
         at(0),
         None,
         id="min-clamp-pushes-past-current-so-unchanged",
@@ -425,4 +495,5 @@ NUDGE_CASES = [
 def test_nudge_target(
     now: datetime, fields: dict[str, Any], when: datetime, expected: datetime | None
 ) -> None:
-    assert nudge_target(now, endpoint(**fields), when) == expected
+    plan = nudge_plan(now, endpoint(**fields), when, "ai-oneshot")
+    assert (plan.next_run_at if plan else None) == expected

@@ -71,6 +71,10 @@ def endpoints(
         low, high = high, low
     fields["min_interval_ms"] = low
     fields["max_interval_ms"] = high
+    # The limits count from the last run: never run, just ran, or up to two days ago.
+    fields["last_run_at"] = draw(
+        st.none() | st.integers(0, 2 * DAY_MS).map(lambda ms: now - timedelta(milliseconds=ms))
+    )
 
     if hints != "none" and (hints == "expired" or draw(st.booleans())):
         fields["ai_hint_interval_ms"] = draw(st.none() | intervals)
@@ -114,10 +118,37 @@ def test_clamps_hold_when_not_paused(case: tuple[datetime, Endpoint]) -> None:
     now, ep = case
     plan = plan_next_run(now, ep)
     assert plan.source != "paused"
+    last = ep.last_run_at
     if ep.max_interval_ms:
-        assert plan.next_run_at <= now + timedelta(milliseconds=ep.max_interval_ms)
-    if ep.min_interval_ms:  # the generator keeps min <= max
-        assert plan.next_run_at >= now + timedelta(milliseconds=ep.min_interval_ms)
+        latest = max(now, (last or now) + timedelta(milliseconds=ep.max_interval_ms))
+        assert plan.next_run_at <= latest
+    if ep.min_interval_ms and last is not None:  # the generator keeps min <= max
+        assert plan.next_run_at >= last + timedelta(milliseconds=ep.min_interval_ms)
+
+
+@SETTINGS
+@given(cases(paused=False))
+def test_a_never_run_endpoint_is_not_held_back_by_its_minimum(
+    case: tuple[datetime, Endpoint],
+) -> None:
+    now, ep = case
+    never_ran = replace(ep, last_run_at=None)
+    assert plan_next_run(now, never_ran) == plan_next_run(
+        now, replace(never_ran, min_interval_ms=None)
+    )
+
+
+@SETTINGS
+@given(cases(paused=False))
+def test_the_minimum_only_ever_delays_to_last_run_plus_min(
+    case: tuple[datetime, Endpoint],
+) -> None:
+    now, ep = case
+    plan = plan_next_run(now, ep)
+    if plan.source == "clamped-min":
+        assert ep.last_run_at is not None and ep.min_interval_ms
+        earliest = ep.last_run_at + timedelta(milliseconds=ep.min_interval_ms)
+        assert plan.next_run_at == max(now, earliest)
 
 
 @SETTINGS
