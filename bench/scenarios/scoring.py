@@ -252,9 +252,7 @@ def _effect(trace: Trace, e: Expect, at: timedelta, seen_index: int) -> timedelt
         before = [r for r in trace.runs[: seen_index + 1] if r.key == e.endpoint]
         candidates = before[-1:] + later
         for i, cur in enumerate(candidates):
-            following = (
-                candidates[i + 1].at if i + 1 < len(candidates) else trace.scenario.duration
-            )
+            following = candidates[i + 1].at if i + 1 < len(candidates) else trace.scenario.duration
             if following - cur.at >= gap - DELIVERY and following > at:
                 return max(cur.at, at)
         return None
