@@ -1,10 +1,11 @@
 """When the planner looks at an endpoint. Pure.
 
-A finished run marks its endpoint for analysis (`analysisDueAt`, a sparse index) when the
-endpoint's state changed: a failure streak started or ended, or the response's signal fields
-changed (domain/signals.py). Such a change is urgent (analysed within a minute) and also makes
-the job's other endpoints due, since they coordinate through it. A failure inside a streak
-makes the endpoint due at the next analysis tick. Sessions then set the next due time.
+A new endpoint is due for analysis at once. A finished run marks its endpoint for analysis
+(`analysisDueAt`, a sparse index) when the endpoint's state changed: a failure streak started
+or ended, or the response's signal fields changed or appeared (domain/signals.py). Such a
+change is urgent (analysed within a minute) and also makes the job's other endpoints due,
+since they coordinate through it. A failure inside a streak makes the endpoint due at the
+next analysis tick. Sessions then set the next due time.
 """
 
 from __future__ import annotations
@@ -40,14 +41,13 @@ def observe_run(
     keeps the last known signal rather than counting as a change).
     """
     streak_changed = (before.failure_count == 0) != (after.failure_count == 0)
+    # A first body is news too, for siblings as much as for the endpoint: a job set up while
+    # its service is already degraded must react to the very first answer.
     new_signal = signal is not None and signal != before.signal_fingerprint
-    first_signal = new_signal and before.signal_fingerprint is None
     updated = replace(after, signal_fingerprint=signal or before.signal_fingerprint)
     if streak_changed or new_signal:
-        # A first fingerprint is news for this endpoint only: siblings have nothing to react to.
-        changed_at = before.state_changed_at if first_signal and not streak_changed else now
         return RunObservation(
-            replace(updated, state_changed_at=changed_at, analysis_due_at=now), urgent=True
+            replace(updated, state_changed_at=now, analysis_due_at=now), urgent=True
         )
     if after.failure_count > before.failure_count:
         due = now if before.analysis_due_at is None else min(before.analysis_due_at, now)
@@ -93,9 +93,9 @@ def verdict(
     siblings: Mapping[str, datetime],
     now: datetime,
 ) -> Verdict:
-    """Due when its own or a sibling's state changed since the last session, when the
-    session's requested re-analysis time has come, or, once it has run since then, on its
-    first analysis, on new failures or when a run marked it. Never twice within MIN_GAP.
+    """Due when it was never analysed, when its own or a sibling's state changed since the last
+    session, when the session's requested re-analysis time has come, or, once it has run since
+    then, on new failures or when a run marked it. Never twice within MIN_GAP.
 
     `siblings` is what `sibling_changes` returns for the job as it stands now.
     """
@@ -111,7 +111,9 @@ def verdict(
         reason = "state_change"
     elif _sibling_news(siblings, last, since):
         reason = "sibling_change"
-    elif ran and last is None:
+    elif last is None:
+        # Never analysed (a new endpoint): look within a minute, run or not, so that what its
+        # description asks for (a reflex, a pause) is in place before its siblings answer.
         reason = "first_analysis"
     elif ran and last is not None and endpoint.failure_count > (last.endpoint_failure_count or 0):
         reason = "new_failures"
@@ -122,12 +124,19 @@ def verdict(
     elif ran and endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
         # A run marked it (e.g. its first body came after a session a sibling caused).
         reason = "marked"
-    if reason is not None and last is not None and now - last.analyzed_at < MIN_GAP:
+    # The endpoint's own change after a session that had no reason to expect it (a sibling's
+    # change, a first look, a timer) is read at once; own changes still come once a minute.
+    own_news = reason == "state_change" and last is not None and last.trigger != "state_change"
+    if (
+        reason is not None
+        and last is not None
+        and now - last.analyzed_at < MIN_GAP
+        and not (own_news and last.trigger is not None)
+    ):
         return Verdict(None, last.analyzed_at + MIN_GAP)
     if reason is not None:
         return Verdict(reason, None)
-    if last is None:
-        return Verdict(None, None)  # the first run marks it
+    assert last is not None  # a never-analysed endpoint always has a reason
     return Verdict(None, last.next_analysis_at or now + MIN_NEXT_ANALYSIS)
 
 

@@ -231,3 +231,5 @@ class AnalysisSession:
     # Each sibling's state-change time as the session's context held it (siblings that never
     # changed are left out); None for sessions recorded before it was kept.
     siblings_seen: dict[str, datetime] | None = None
+    # Why it ran (domain/analysis.py's verdict reasons); None for sessions recorded before.
+    trigger: str | None = None

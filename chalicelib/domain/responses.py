@@ -257,6 +257,11 @@ class SessionResponse(Out):
     analyzed_at: Iso
     created_at: Iso = Field(description="Alias of analyzedAt")
     status: str
+    trigger: str | None = Field(
+        None,
+        description="Why the planner looked: first_analysis, state_change, sibling_change, "
+        "new_failures, scheduled or marked",
+    )
     reasoning: str
     confidence: str | None = None
     tool_calls: list[ToolCallOut]
@@ -284,6 +289,7 @@ def _session_fields(s: AnalysisSession) -> dict[str, Any]:
         "analyzed_at": s.analyzed_at,
         "created_at": s.analyzed_at,
         "status": s.status,
+        "trigger": s.trigger,
         "reasoning": s.reasoning,
         "confidence": s.confidence,
         "tool_calls": [

@@ -71,7 +71,8 @@ FUNCTIONS: dict[str, Access] = {
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
         },
-        queues={"runs": SEND},
+        # A new endpoint is announced to the analysis queue (analysed within a minute).
+        queues={"runs": SEND, "analysis": SEND},
         describe_tables=("tenants",),
     ),
 }

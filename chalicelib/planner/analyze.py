@@ -126,7 +126,9 @@ class Analyzer:
                     report.reasons[endpoint_id] = found.reason
                     try:
                         with observability.correlated(endpoint_id=endpoint_id):
-                            session = self._session(view, current, last, now, siblings)
+                            session = self._session(
+                                view, current, last, now, siblings, found.reason
+                            )
                     except Exception:
                         # One endpoint's failure must not starve its siblings; it is looked
                         # at again in a few minutes.
@@ -201,6 +203,7 @@ class Analyzer:
         last: AnalysisSession | None,
         started: datetime,
         seen: dict[str, datetime],
+        trigger: str,
     ) -> AnalysisSession:
         """One recorded session; `started` was taken before the view was read, and `seen` is
         the siblings' state as the view holds it."""
@@ -245,6 +248,7 @@ class Analyzer:
             warnings=tuple(outcome.warnings),
             expires_at=done + timedelta(days=d.settings.retention_days),
             siblings_seen=seen,
+            trigger=trigger,
         )
         d.sessions.put(session)
         observability.count("AnalysisSessions")

@@ -13,6 +13,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
 from chalicelib.domain.timing import Change, Keep, Replan
 from chalicelib.engine.urlguard import UrlNotAllowed, static_check
+from chalicelib.planner.queue import JobRef
 from chalicelib.services.jobs import get_job
 
 SCHEDULE_FIELDS = frozenset(
@@ -87,16 +88,28 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         next_run_at=now,
         created_at=now,
         updated_at=now,
+        # With the planner on, a new endpoint is analysed within a minute, run or not.
+        analysis_due_at=now if deps.planner_model is not None else None,
     )
     if not deps.tenants.reserve_endpoint(tenant.id, limit):
         raise ValidationFailed.field(
             "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
         )
     try:
-        return deps.scheduling.create(draft, job_active=job.schedulable)
+        created = deps.scheduling.create(draft, job_active=job.schedulable)
     except BaseException:
         deps.tenants.release_endpoints(tenant.id)
         raise
+    if created.analysis_due_at is not None and job.schedulable:
+        announce_analysis(deps, tenant.id, job.id)
+    return created
+
+
+def announce_analysis(deps: Deps, tenant_id: str, job_id: str) -> None:
+    """Ask for the job to be analysed now rather than at the next tick (a lost message is
+    found by the tick through the endpoint's analysis mark)."""
+    if deps.analysis_queue is not None:
+        deps.analysis_queue.send([JobRef(tenant_id, job_id)])
 
 
 def list_endpoints(deps: Deps, tenant: Tenant, job_id: str) -> list[Endpoint]:

@@ -301,6 +301,7 @@ class SessionItem(_Base):
     expires_at = TTLAttribute(null=True, attr_name="expiresAt")
     # {endpointId: stateChangedAt ms} of the siblings as the session read them.
     siblings_seen = JSONAttribute(null=True, attr_name="siblingsSeen")
+    trigger = UnicodeAttribute(null=True)
     by_id = SessionsById()
     by_tenant = SessionsByTenant()
 

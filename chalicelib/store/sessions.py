@@ -101,6 +101,7 @@ def to_item(s: AnalysisSession) -> SessionItem:
         siblings_seen=None
         if s.siblings_seen is None
         else {sid: to_ms(t) for sid, t in s.siblings_seen.items()},
+        trigger=s.trigger,
     )
 
 
@@ -133,4 +134,5 @@ def to_entity(i: SessionItem) -> AnalysisSession:
         siblings_seen=None
         if i.siblings_seen is None
         else {sid: from_ms(int(t)) for sid, t in i.siblings_seen.items()},
+        trigger=i.trigger,
     )

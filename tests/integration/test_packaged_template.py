@@ -27,7 +27,12 @@ LOGICAL = {"dispatch": "Dispatch", "execute": "Execute", "analyze": "Analyze",
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
     """The template `make package` wrote; packaged here when it is missing or stale."""
-    sources = [ROOT / "app.py", ROOT / ".chalice" / "config.json", *(ROOT / "infra").glob("*")]
+    sources = [
+        ROOT / "app.py",
+        ROOT / ".chalice" / "config.json",
+        *(ROOT / ".chalice").glob("policy-*.json"),
+        *(ROOT / "infra").glob("*"),
+    ]
     if not SAM.exists() or SAM.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         package("dev", SAM.parent)
     data: dict[str, Any] = json.loads(SAM.read_text())

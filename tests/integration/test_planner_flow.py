@@ -1,23 +1,77 @@
-"""The planner's flow in process: a run marks its job, the analyzer runs a session through the
-real tool loop (scripted model), hints move the schedule at once, the session is recorded."""
+"""The planner's flow in process on the manual clock, played on the seed's Service Recovery
+Workflow with its exact settings: a run marks its job, the analyzer runs sessions through the
+real tool loop (scripted model), hints move the schedule at once, sessions are recorded.
+
+Both orders the seed must survive: healthy first then degraded, and degraded from the very
+first answer. The recovery runs once, within seconds of its session's "run now", and not
+again for 5 minutes (its minIntervalMs counts from its last run).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bench.scenarios.scripted import Observation, ScriptedModel
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.claim import lock_duration
-from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.engine.caller import CallResult
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot
-from chalicelib.planner.analyze import Analyzer
+from chalicelib.planner.analyze import Analyzer, JobReport
 from chalicelib.planner.queue import JobRef
 from tests.conftest import Api
 from tests.integration.fakes import Recorder, StubCaller
+
+# The seed's endpoints, verbatim (docs/coordination.md).
+HEALTH_CHECK = {
+    "name": "Health Check",
+    "url": "https://api.example.com/health",
+    "method": "GET",
+    "baselineIntervalMs": 60000,
+    "minIntervalMs": 10000,
+    "maxIntervalMs": 300000,
+    "timeoutMs": 10000,
+    "description": "Monitors service health. When status is degraded or error_count > 0, poll "
+    "faster. When errors detected, trigger-recovery should run immediately.",
+}
+TRIGGER_RECOVERY = {
+    "name": "Trigger Recovery",
+    "url": "https://api.example.com/admin/restart",
+    "method": "POST",
+    "baselineIntervalMs": 3600000,
+    "minIntervalMs": 300000,
+    "timeoutMs": 30000,
+    "description": "Recovery action that restarts the service. Only run when health-check "
+    "shows errors. After triggering, wait at least 5 minutes before another attempt. When "
+    "service recovers, return to hourly baseline.",
+}
+HEALTHY = {"status": "healthy", "error_count": 0, "latency_ms": 45}
+DEGRADED = {
+    "status": "degraded",
+    "error_count": 15,
+    "error_rate_pct": 12.5,
+    "latency_ms": 2500,
+    "needs_recovery": True,
+}
+RESTARTED = {"action": "restart", "status": "initiated"}
+
+
+def health_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(o.latest, dict) and o.latest.get("status") != "healthy":
+        return [("propose_interval", {"intervalMs": 10_000, "ttlMinutes": 30})]
+    return []
+
+
+def recovery_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+    health = o.siblings.get("Health Check")
+    if isinstance(health, dict) and health.get("needs_recovery"):
+        return [("propose_next_time", {"nextRunAtIso": o.now.isoformat(), "reason": "errors"})]
+    return []
 
 
 def _ep(deps: Deps, endpoint_id: str) -> Endpoint:
@@ -26,80 +80,111 @@ def _ep(deps: Deps, endpoint_id: str) -> Endpoint:
     return found
 
 
-def _run(deps: Deps, clock: ManualClock, endpoint_id: str) -> None:
+def _run(deps: Deps, clock: ManualClock, endpoint_id: str) -> Run:
+    """Run the endpoint's next slot (the clock moved to it if it lies ahead)."""
     ep = _ep(deps, endpoint_id)
     if ep.next_run_at > clock.now():
         clock.set(ep.next_run_at)
     lock_ms = int(lock_duration(ep).total_seconds() * 1000)
-    assert Executor(deps).run_slot(QueuedSlot("acme", ep.id, ep.next_run_at, lock_ms)) is not None
+    run = Executor(deps).run_slot(QueuedSlot("acme", ep.id, ep.next_run_at, lock_ms))
+    assert run is not None
+    return run
 
 
-def _recovery_job(api: Api) -> tuple[str, str, str]:
-    job = api.post("/api/jobs", {"name": "Service Recovery Workflow"}).body
-    health = api.post(
-        f"/api/jobs/{job['id']}/endpoints",
-        {
-            "name": "Health Check",
-            "url": "https://api.example.com/health",
-            "baselineIntervalMs": 60_000,
-            "minIntervalMs": 10_000,
-            "maxIntervalMs": 300_000,
-            "description": "Poll faster when degraded; recovery should run when errors show.",
-        },
-    ).body
-    recovery = api.post(
-        f"/api/jobs/{job['id']}/endpoints",
-        {
-            "name": "Trigger Recovery",
-            "url": "https://api.example.com/admin/restart",
-            "method": "POST",
-            "baselineIntervalMs": 3_600_000,
-            # No minIntervalMs: clamps count from now (DECISIONS), so a 5 min minimum would turn
-            # "run at once" into "run in 5 min". The cooldown is the planner's to respect.
-            "description": "Run at once when the health check shows errors; 5 min cooldown.",
-        },
-    ).body
-    return job["id"], health["id"], recovery["id"]
+class Workflow:
+    """The seed's job on the in-process stack, with the scripted planner switched on."""
+
+    def __init__(
+        self, deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, queue: Recorder
+    ) -> None:
+        self.deps, self.clock, self.stub, self.queue = deps, clock, stub, queue
+        deps.planner_model = ScriptedModel(
+            {"Health Check": health_rule, "Trigger Recovery": recovery_rule}
+        )
+        self.job = api.post("/api/jobs", {"name": "Service Recovery Workflow"}).body["id"]
+        self.health = api.post(f"/api/jobs/{self.job}/endpoints", HEALTH_CHECK).body["id"]
+        self.recovery = api.post(f"/api/jobs/{self.job}/endpoints", TRIGGER_RECOVERY).body["id"]
+
+    def ep(self, endpoint_id: str) -> Endpoint:
+        return _ep(self.deps, endpoint_id)
+
+    def run(self, endpoint_id: str, body: dict[str, Any]) -> Run:
+        """Run the endpoint's next slot, answering `body`."""
+        self.stub.results = [CallResult("success", 200, 50, body)]
+        return _run(self.deps, self.clock, endpoint_id)
+
+    def analyse(self) -> JobReport:
+        assert self.deps.planner_model is not None
+        return Analyzer(self.deps, self.deps.planner_model).analyse_job(JobRef("acme", self.job))
+
+    def recovery_runs(self) -> list[Run]:
+        return self.deps.runs.page("acme", self.recovery, self.clock.now(), None, 100, 0)[0]
 
 
-def test_a_degraded_health_check_triggers_recovery_at_once(
+@pytest.fixture
+def flow(
     deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, analysis_queue: Recorder
-) -> None:
-    job_id, health_id, recovery_id = _recovery_job(api)
+) -> Workflow:
+    return Workflow(deps, api, clock, stub, analysis_queue)
 
-    def health_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
-        if isinstance(o.latest, dict) and o.latest.get("status") == "degraded":
-            return [("propose_interval", {"intervalMs": 10_000, "ttlMinutes": 30})]
-        return []
 
-    def recovery_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
-        health = o.siblings.get("Health Check")
-        if isinstance(health, dict) and health.get("needs_recovery"):
-            return [("propose_next_time", {"nextRunAtIso": o.now.isoformat(), "reason": "errors"})]
-        return []
+def _analysed_when_created(flow: Workflow) -> None:
+    # Each new endpoint is announced and analysed at once, run or not.
+    assert [ref for ref, _ in flow.queue.sent] == [JobRef("acme", flow.job)] * 2
+    report = flow.analyse()
+    assert report.reasons == {flow.health: "first_analysis", flow.recovery: "first_analysis"}
+    assert all(not s.tool_calls[2:-1] for s in report.sessions)  # read, then submit: no action
 
-    model = ScriptedModel({"Health Check": health_rule, "Trigger Recovery": recovery_rule})
-    deps.planner_model = model
-    stub.results = [CallResult("success", 200, 50, {"status": "healthy", "error_count": 0})]
-    _run(deps, clock, health_id)
-    assert analysis_queue.sent == [(JobRef("acme", job_id), 0)]  # first signal: analyse soon
-    report = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
-    assert [s.endpoint_id for s in report.sessions] == [health_id]
-    assert report.sessions[0].status == "success"
 
-    clock.advance(timedelta(minutes=2))
-    degraded = {"status": "degraded", "error_count": 15, "needs_recovery": True}
-    stub.results = [CallResult("success", 200, 50, degraded)]
-    _run(deps, clock, health_id)
-    assert len(analysis_queue.sent) == 2  # the signal changed: analysed within a minute
-    report = Analyzer(deps, model).analyse_job(JobRef("acme", job_id))
+def _recovery_ran_at_once_then_waits_five_minutes(flow: Workflow, report: JobReport) -> None:
+    now = flow.clock.now()
+    recovery = flow.ep(flow.recovery)
+    assert recovery.next_run_at == now  # "run now" runs now: it never ran before
+    session = next(s for s in report.sessions if s.endpoint_id == flow.recovery)
+    run = flow.run(flow.recovery, RESTARTED)
+    assert run.started_at == now and run.source == "ai-oneshot"
+    assert run.cause is not None and run.cause.kind == "oneshot-hint"
+    assert run.cause.by is not None and (run.cause.by.type, run.cause.by.id) == (
+        "session",
+        session.id,
+    )
+    assert flow.ep(flow.recovery).next_run_at == now + timedelta(hours=1)  # hourly again
+
+    # Still failing two minutes later, worse: the recovery's session asks for another run at
+    # once, and the minimum holds it to 5 minutes after the last run.
+    flow.clock.advance(timedelta(minutes=2))
+    flow.run(flow.health, {**DEGRADED, "status": "critical"})
+    again = flow.analyse()
+    assert again.reasons.get(flow.recovery) == "state_change"  # its own first answer, unread
+    held = flow.ep(flow.recovery)
+    assert held.next_run_at == run.started_at + timedelta(minutes=5)
+    assert held.next_run_cause is not None and held.next_run_cause.kind == "clamp"
+    assert len(flow.recovery_runs()) == 1
+
+
+def test_healthy_first_then_degraded_runs_the_recovery_at_once(flow: Workflow) -> None:
+    _analysed_when_created(flow)
+    flow.clock.advance(timedelta(seconds=60))
+    flow.run(flow.health, HEALTHY)
+    healthy = flow.analyse()
+    assert set(healthy.reasons.values()) == {"state_change", "sibling_change"}
+    assert flow.recovery_runs() == [] and flow.ep(flow.recovery).ai_hint_next_run_at is None
+
+    flow.clock.advance(timedelta(minutes=2))
+    flow.run(flow.health, DEGRADED)
+    assert flow.queue.sent[-1] == (JobRef("acme", flow.job), 0)  # the change is urgent
+    report = flow.analyse()
     assert sorted(report.reasons.values()) == ["sibling_change", "state_change"]
-    now = clock.now()
-    health, recovery = _ep(deps, health_id), _ep(deps, recovery_id)
-    assert health.ai_hint_interval_ms == 10_000
-    assert health.next_run_at <= now + timedelta(seconds=10)
-    assert recovery.ai_hint_next_run_at == now and recovery.next_run_at == now
-    tools = [c.tool for s in report.sessions for c in s.tool_calls]
-    assert "propose_next_time" in tools and "propose_interval" in tools
-    sessions, total = deps.sessions.page("acme", recovery_id, now, 10, 0)
-    assert total == 1 and sessions[0].token_usage and sessions[0].endpoint_failure_count == 0
+    assert flow.ep(flow.health).ai_hint_interval_ms == 10_000
+    _recovery_ran_at_once_then_waits_five_minutes(flow, report)
+
+
+def test_degraded_from_the_first_answer_runs_the_recovery_at_once(flow: Workflow) -> None:
+    _analysed_when_created(flow)
+    # The health check's very first answer asks for recovery: news to its sibling.
+    flow.clock.advance(timedelta(seconds=60))
+    flow.run(flow.health, DEGRADED)
+    assert flow.queue.sent[-1] == (JobRef("acme", flow.job), 0)
+    report = flow.analyse()
+    assert report.reasons.get(flow.recovery) == "sibling_change"
+    _recovery_ran_at_once_then_waits_five_minutes(flow, report)

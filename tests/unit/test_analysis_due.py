@@ -48,10 +48,11 @@ def session(at: datetime, **kw: object) -> AnalysisSession:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def test_first_signal_marks_the_endpoint_urgently_but_not_its_siblings() -> None:
+def test_a_first_body_is_a_state_change_for_the_whole_job() -> None:
+    # Set up while the service is degraded: the very first answer is what siblings react to.
     seen = observe_run(ep(), ep(failure_count=0), "abc", T)
     assert seen.urgent and seen.endpoint.analysis_due_at == T
-    assert seen.endpoint.signal_fingerprint == "abc" and seen.endpoint.state_changed_at is None
+    assert seen.endpoint.signal_fingerprint == "abc" and seen.endpoint.state_changed_at == T
 
 
 def test_a_changed_signal_is_a_state_change_for_the_whole_job() -> None:
@@ -83,7 +84,10 @@ def test_verdict_reasons_in_order() -> None:
     last = session(T - timedelta(hours=2))
     ran = T - MIN
     assert verdict(ep(last_run_at=ran), None, {}, T).reason == "first_analysis"
-    assert verdict(ep(), None, {}, T).reason is None  # never ran: nothing to read
+    # A new endpoint is analysed whether or not it has run: its description may ask for a
+    # reflex or a pause before anything answers.
+    assert verdict(ep(), None, {}, T).reason == "first_analysis"
+    assert verdict(ep(), None, {"s": ran}, T).reason == "sibling_change"
     assert verdict(ep(last_run_at=ran, state_changed_at=ran), last, {}, T).reason == (
         "state_change"
     )
@@ -163,3 +167,20 @@ def test_sibling_news_is_what_the_last_session_did_not_read() -> None:
     assert verdict(ep(), seen_late, {"s": T - timedelta(seconds=5)}, later).reason is None
     # A sibling the session never saw change.
     assert verdict(ep(), last, {"s": read, "new": T - MIN}, later).reason == "sibling_change"
+
+
+def test_an_own_change_right_after_a_session_it_did_not_cause_is_read_at_once() -> None:
+    # A sibling's change analysed the endpoint at 12:00; its own answer changed 3 ms later.
+    changed = ep(last_run_at=T, state_changed_at=T + timedelta(milliseconds=3))
+    now = T + timedelta(seconds=1)
+    for trigger in ("sibling_change", "first_analysis", "scheduled", "marked"):
+        last = session(T, trigger=trigger)
+        assert verdict(changed, last, {}, now).reason == "state_change", trigger
+    # Own changes still come at most once a minute, and so do sessions recorded before the
+    # trigger was kept.
+    for trigger in ("state_change", None):
+        found = verdict(changed, session(T, trigger=trigger), {}, now)
+        assert not found.analyse and found.next_due == T + MIN_GAP, trigger
+    # A sibling's change right after a sibling-caused session waits for the gap.
+    found = verdict(ep(), session(T, trigger="sibling_change"), {"s": now}, now)
+    assert not found.analyse and found.next_due == T + MIN_GAP
