@@ -513,6 +513,33 @@ def test_groups_short_circuit_and_nest() -> None:
     assert not holds({"any": [clause("body.n", "==", 6), clause("body.missing", "exists")]}, BODY)
 
 
+class Recording(dict[str, Observed | None]):
+    """Observed runs that remember which endpoints were looked up."""
+
+    def __init__(self, runs: dict[str, Observed | None]) -> None:
+        super().__init__(runs)
+        self.asked: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.append(key)
+        return super().get(key, default)
+
+
+def test_groups_stop_at_the_first_deciding_clause() -> None:
+    when_all = {
+        "all": [clause("status", "==", "failed"), clause("body", "exists", endpoint=SIBLING)]
+    }
+    observed = Recording({OWNER: run({}), SIBLING: run({})})
+    assert not evaluate(spec(when_all), OWNER, observed, {}).holds
+    assert observed.asked == [OWNER]
+    when_any = {
+        "any": [clause("status", "==", "success"), clause("body", "exists", endpoint=SIBLING)]
+    }
+    observed = Recording({OWNER: run({}), SIBLING: run({})})
+    assert evaluate(spec(when_any), OWNER, observed, {}).holds
+    assert observed.asked == [OWNER]
+
+
 # --- changed ---------------------------------------------------------------------------------
 
 
