@@ -28,10 +28,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.schemas import FieldError, Instant, IntervalMs, Schema
+from chalicelib.domain.schemas import Instant, IntervalMs, Schema
 from chalicelib.domain.timeutil import iso, ms_floor
 
 REASON_MAX = 500
@@ -151,12 +152,33 @@ class Rule(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class Clause(Rule):
-    endpoint: Annotated[StrictStr, AfterValidator(_endpoint)] = SELF
-    path: Annotated[StrictStr, AfterValidator(_path)]
+    endpoint: Annotated[StrictStr, AfterValidator(_endpoint)] = Field(
+        SELF, description='"self" or the id of an endpoint of the same job'
+    )
+    path: Annotated[StrictStr, AfterValidator(_path)] = Field(
+        description="status, statusCode, durationMs, failureCount, body or body.<key>(.<key>)*"
+    )
     op: Op
     # Any, not a union of scalars: the shape depends on `op`, checked below with the field named.
-    value: Any = Field(default=UNSET, validate_default=True)
+    value: Any = Field(
+        None,
+        description="a JSON scalar for == and !=, a number for > >= < <=, a list of scalars "
+        "for in, optionally true/false for exists, nothing for changed",
+        json_schema_extra=_no_default,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_missing_value(cls, data: Any) -> Any:
+        # Left out and null differ (`== null` is a rule): the value check below needs to know.
+        if isinstance(data, dict) and "value" not in data:
+            return {**data, "value": UNSET}
+        return data
 
     @field_validator("op", mode="after")
     @classmethod
@@ -189,15 +211,11 @@ _ACTION_TAGS = {"run_now": -4, "set_interval": -5, "pause": -6, "resume": -7, "c
 
 
 def _condition_tag(value: Any) -> int:
-    if isinstance(value, dict):
-        return _ALL_TAG if "all" in value else _ANY_TAG if "any" in value else _CLAUSE_TAG
-    return (
-        _ALL_TAG
-        if isinstance(value, AllOf)
-        else _ANY_TAG
-        if isinstance(value, AnyOf)
-        else _CLAUSE_TAG
-    )
+    if isinstance(value, AllOf) or (isinstance(value, dict) and "all" in value):
+        return _ALL_TAG
+    if isinstance(value, AnyOf) or (isinstance(value, dict) and "any" in value):
+        return _ANY_TAG
+    return _CLAUSE_TAG
 
 
 Condition: TypeAlias = Annotated[
@@ -319,9 +337,7 @@ class ReflexSpec(Schema):
 
     when: Condition
     do: Action
-    reason: Annotated[
-        StrictStr, Field(min_length=1, max_length=REASON_MAX), AfterValidator(_reason)
-    ]
+    reason: Reason
     cooldown_ms: Annotated[StrictInt, Field(ge=0, le=MAX_COOLDOWN_MS)] = DEFAULT_COOLDOWN_MS
     expires_at: MsInstant | None = None
 
@@ -377,9 +393,6 @@ def from_json(data: dict[str, Any]) -> ReflexSpec:
 
 
 def _field_of(error: Any) -> str:
-    original = (error.get("ctx") or {}).get("error")
-    if isinstance(original, FieldError):
-        return original.field
     loc = [str(part) for part in error.get("loc", ()) if not (isinstance(part, int) and part < 0)]
     if error.get("type") == "unknown_action":
         loc.append("action")
@@ -411,8 +424,9 @@ def parse_reflex(data: Any) -> ReflexSpec:
 
 def planner_expiry(now: datetime, requested: datetime | None) -> datetime:
     """When a planner-made reflex expires: 24 h by default, never beyond 7 days."""
-    if requested is None:
-        return now + PLANNER_DEFAULT_TTL
-    if requested <= now:
+    if requested is not None and requested <= now:
         raise ValidationFailed.field("expiresAt", "must be in the future")
-    return min(requested, now + PLANNER_MAX_TTL)
+    capped = (
+        now + PLANNER_DEFAULT_TTL if requested is None else min(requested, now + PLANNER_MAX_TTL)
+    )
+    return ms_floor(capped)

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.domain.entities import Run
 from chalicelib.domain.reflex_rules import (
     ORDERING_OPS,
     SELF,
@@ -65,6 +66,11 @@ class Observed:
     duration_ms: int | None
     failure_count: int
     body: Any
+
+    @classmethod
+    def of(cls, run: Run, failure_count: int) -> Observed:
+        """From a finished run and its endpoint's failure count after it settled."""
+        return cls(run.status, run.status_code, run.duration_ms, failure_count, run.response_body)
 
 
 @dataclass(frozen=True)

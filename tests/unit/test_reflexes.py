@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from chalicelib.domain.entities import Run
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.reflex_rules import (
     AllOf,
@@ -171,6 +173,16 @@ def test_bare_actions_accepted(action: str) -> None:
     assert to_json(spec(clause("body", "exists"), {"action": action}))["do"] == {"action": action}
 
 
+def test_json_schema_for_tools_and_docs() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema = ReflexSpec.model_json_schema(by_alias=True)
+    clause_schema = schema["$defs"]["Clause"]
+    assert clause_schema["required"] == ["path", "op"]
+    assert "default" not in clause_schema["properties"]["value"]
+    assert schema["properties"]["cooldownMs"]["default"] == 60_000
+
+
 def test_four_nested_groups_and_sixteen_clauses_accepted() -> None:
     deep = {"all": [{"any": [{"all": [{"any": [clause("body", "exists")]}]}]}]}
     assert isinstance(spec(deep).when, AllOf)
@@ -324,6 +336,21 @@ def test_schemas_parse_names_the_same_fields_without_indexes() -> None:
 
 
 # --- paths -----------------------------------------------------------------------------------
+
+
+def test_observed_from_a_run() -> None:
+    finished = Run(
+        endpoint_id=OWNER,
+        id="run_1",
+        tenant_id="t",
+        job_id="j",
+        status="failed",
+        started_at=NOW,
+        duration_ms=30,
+        status_code=502,
+        response_body={"a": 1},
+    )
+    assert Observed.of(finished, 4) == Observed("failed", 502, 30, 4, {"a": 1})
 
 
 def test_run_fields_resolve_and_unknown_ones_do_not() -> None:
