@@ -314,6 +314,24 @@ def test_hostile_trees_are_refused_without_walking_them() -> None:
     assert fields_of(spec_data({"any": [clause("body", "exists")] * 1_000_000})) == ["when"]
 
 
+def test_hostile_requests_are_refused_field_by_field() -> None:
+    deep = nested_lists(100_000)
+    data = {
+        "when": {"path": "body", "op": "==", "value": deep},
+        "do": {"action": "run_now", "x": deep},
+        "reason": deep,
+        "ignored": deep,
+        "cooldownMs": deep,
+        "expiresAt": deep,
+    }
+    assert fields_of(data) == ["when.value", "do.x", "reason", "cooldownMs", "expiresAt"]
+    data = {"when": {"path": deep, "op": deep, "endpoint": deep}, "do": deep, "reason": "x" * 10**7}
+    assert fields_of(data) == ["when.endpoint", "when.path", "when.op", "do.action", "reason"]
+    assert fields_of(spec_data({"all": deep})) == ["when.all.0"]
+    assert fields_of(spec_data(clause("body", "in", list(range(10**6))))) == ["when.value"]
+    assert fields_of(spec_data(clause("body" + ".a" * 10**6, "exists"))) == ["when.path"]
+
+
 def test_every_error_is_reported_at_once() -> None:
     data = spec_data(clause("nope", "~"), {"action": "pause"}, reason="", cooldownMs=-5)
     assert fields_of(data) == ["when.path", "when.op", "do.until", "reason", "cooldownMs"]
