@@ -53,7 +53,7 @@ DIGEST_CHARS = 16
 # million-key object would cost more than the rest of the evaluation.
 SORTED_KEYS_MAX = 1_000
 
-_INDEX = re.compile(r"0|[1-9][0-9]*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
 _NOT_FOUND = object()
 
 
@@ -86,6 +86,7 @@ Segment = tuple[str, int | None]
 
 @lru_cache(maxsize=4096)
 def _compiled(path: str) -> tuple[str, tuple[Segment, ...]]:
+    # Longer digit runs index no list that fits in memory (and would pass int()'s digit limit).
     root, segments = path_segments(path)
     return root, tuple((s, int(s) if _INDEX.fullmatch(s) else None) for s in segments)
 

@@ -385,6 +385,13 @@ def test_run_fields_resolve_and_unknown_ones_do_not() -> None:
     assert resolve(None, "status") == (False, None)
 
 
+def test_long_digit_keys_are_keys_not_indexes() -> None:
+    digits = "9" * 5000
+    assert resolve(run([1]), "body." + digits) == (False, None)
+    assert resolve(run({digits: 1}), "body." + digits) == (True, 1)
+    assert resolve(run([1]), "body." + "0" * 19) == (False, None)
+
+
 @pytest.mark.parametrize(
     "body, path, expected",
     [
