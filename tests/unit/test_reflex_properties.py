@@ -15,6 +15,7 @@ from chalicelib.domain.reflex_rules import (
     AnyOf,
     Clause,
     ReflexSpec,
+    clauses,
     from_json,
     parse_reflex,
     to_json,
@@ -181,6 +182,12 @@ def test_evaluate_never_raises_and_keeps_previous_entries(
     for key in result.seen.keys() - seen.keys():
         assert len(result.seen[key]) == 16
         int(result.seen[key], 16)
+    # Every resolving `changed` clause is recorded, wherever the groups stopped.
+    for item in clauses(spec.when):
+        target = OWNER if item.endpoint == "self" else item.endpoint
+        found, value = resolve(observed.get(target), item.path)
+        if item.op == "changed" and found:
+            assert result.seen[seen_key(target, item.path)] == digest(value)
 
 
 @SETTINGS
