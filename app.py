@@ -15,6 +15,7 @@ from chalicelib.api import (
     jobs,
     middleware,
     observe,
+    reflexes,
     signing_keys,
     system,
 )
@@ -31,6 +32,7 @@ for router in (
     endpoints,
     execution,
     controls,
+    reflexes,
     observe,
     accounts,
     dashboard,

@@ -15,8 +15,11 @@ from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
 from chalicelib.engine.caller import Caller
+from chalicelib.engine.finished import RunFinishedHub
 from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
+from chalicelib.engine.reflexes import ReflexEngine
 from chalicelib.engine.scheduling import Scheduling
+from chalicelib.planner import announce
 from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import AnalysisQueue, SqsAnalysisQueue
 from chalicelib.settings import Settings, get_settings
@@ -24,6 +27,7 @@ from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
 from chalicelib.store.endpoints import EndpointRepo
 from chalicelib.store.jobs import JobRepo
+from chalicelib.store.reflexes import ReflexRepo
 from chalicelib.store.runs import RunRepo
 from chalicelib.store.sessions import SessionRepo
 from chalicelib.store.signing_keys import SigningKeyRepo
@@ -41,11 +45,13 @@ class Deps:
     endpoints: EndpointRepo = field(default_factory=EndpointRepo)
     runs: RunRepo = field(default_factory=RunRepo)
     sessions: SessionRepo = field(default_factory=SessionRepo)
+    reflexes: ReflexRepo = field(default_factory=ReflexRepo)
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
     signing_cache: TtlCache[str] = field(init=False)
+    run_finished: RunFinishedHub = field(init=False)
     queue: SlotQueue | None = None
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
@@ -68,6 +74,11 @@ class Deps:
             queue=self.queue,
             lookahead=timedelta(seconds=self.settings.dispatch_lookahead_s),
         )
+        # What happens after a run settles, in order: the planner hears of a state change,
+        # then reflexes act on it (later: notifications).
+        self.run_finished = RunFinishedHub()
+        self.run_finished.subscribe(announce.on_run_finished(self))
+        self.run_finished.subscribe(ReflexEngine(self).on_run_finished)
 
     def require_queue(self) -> SlotQueue:
         """The runs queue; the process-wide dependencies always have one."""

@@ -12,7 +12,12 @@ from chalicelib.domain import causes, hints
 from chalicelib.domain.entities import Actor, Endpoint
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.governor import plan_next_run
+from chalicelib.domain.reflex_rules import Action as ReflexAction
+from chalicelib.domain.reflex_rules import Pause, Resume, RunNow, SetInterval
 from chalicelib.domain.timing import Change, FromLastRun, Keep, Nudge, Replan, RunAt
+
+# Long enough to outlast a minimum interval that holds a reflex's "run now" back.
+REFLEX_ONE_SHOT_TTL = timedelta(hours=1)
 
 
 def require_live(endpoint: Endpoint) -> None:
@@ -73,8 +78,25 @@ def reset_failures(ep: Endpoint, now: datetime) -> Change:
     return reset, Nudge(plan.next_run_at, plan.source)
 
 
-def mark_changed(ep: Endpoint, now: datetime) -> Endpoint:
-    """Something outside a run changed the endpoint's state (a reflex fired on it): the
-    planner reads about it at its next analysis of the endpoint."""
-    due = now if ep.analysis_due_at is None else min(ep.analysis_due_at, now)
-    return replace(ep, state_changed_at=now, analysis_due_at=due)
+def reflex_action(
+    ep: Endpoint, now: datetime, action: ReflexAction, by: Actor, reason: str
+) -> Change:
+    """A reflex's action on its endpoint, through the same actions as a person's or the
+    planner's. The endpoint is marked for analysis: the planner reads at its next tick that
+    a reflex acted, without waking the siblings."""
+    change: Change
+    if isinstance(action, RunNow):
+        change = run_once(ep, now, now, REFLEX_ONE_SHOT_TTL, reason, by)
+    elif isinstance(action, SetInterval):
+        ttl = timedelta(minutes=action.for_minutes)
+        change = set_interval(ep, now, action.interval_ms, ttl, reason, by)
+    elif isinstance(action, Pause):
+        until = action.until or now + timedelta(minutes=action.for_minutes or 0)
+        change = pause(ep, now, until, by)
+    elif isinstance(action, Resume):
+        change = pause(ep, now, None, by)
+    else:
+        change = clear_hints(ep, now)
+    updated, timing = change
+    due = now if updated.analysis_due_at is None else min(updated.analysis_due_at, now)
+    return replace(updated, analysis_due_at=due), timing

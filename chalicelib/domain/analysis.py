@@ -11,6 +11,7 @@ next analysis tick. Sessions then set the next due time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -73,7 +74,10 @@ def sibling_changes(endpoints: Sequence[Endpoint], exclude: str) -> dict[str, da
 
 
 def _sibling_news(
-    siblings: Mapping[str, datetime], last: AnalysisSession | None, since: datetime | None
+    siblings: Mapping[str, datetime],
+    last: AnalysisSession | None,
+    since: datetime | None,
+    watched: AbstractSet[str],
 ) -> bool:
     """Whether a sibling changed after what the last session's context held.
 
@@ -81,10 +85,11 @@ def _sibling_news(
     whose change was stamped before the session read the job but written after it would
     otherwise be missed.
     """
+    news = {sid: t for sid, t in siblings.items() if sid not in watched}
     if last is None or last.siblings_seen is None:
-        return any(since is None or t > since for t in siblings.values())
+        return any(since is None or t > since for t in news.values())
     seen = last.siblings_seen
-    return any(sid not in seen or t > seen[sid] for sid, t in siblings.items())
+    return any(sid not in seen or t > seen[sid] for sid, t in news.items())
 
 
 def verdict(
@@ -92,12 +97,15 @@ def verdict(
     last: AnalysisSession | None,
     siblings: Mapping[str, datetime],
     now: datetime,
+    watched: AbstractSet[str] = frozenset(),
 ) -> Verdict:
     """Due when it was never analysed, when its own or a sibling's state changed since the last
     session, when the session's requested re-analysis time has come, or, once it has run since
     then, on new failures or when a run marked it. Never twice within MIN_GAP.
 
-    `siblings` is what `sibling_changes` returns for the job as it stands now.
+    `siblings` is what `sibling_changes` returns for the job as it stands now; changes of the
+    siblings in `watched` (those the endpoint's live reflexes read) are the reflexes' to act
+    on, not news: the endpoint hears of them when a reflex fires and marks it.
     """
     # A change during the last session may not have been read by it: count from its start.
     since = last.analyzed_at - timedelta(milliseconds=last.duration_ms or 0) if last else None
@@ -109,7 +117,7 @@ def verdict(
     ran = after_last(endpoint.last_run_at)
     if after_last(endpoint.state_changed_at):
         reason = "state_change"
-    elif _sibling_news(siblings, last, since):
+    elif _sibling_news(siblings, last, since, watched):
         reason = "sibling_change"
     elif last is None:
         # Never analysed (a new endpoint): look within a minute, run or not, so that what its
@@ -121,8 +129,9 @@ def verdict(
         # Honoured even without a new run: a cooldown ending or a sibling's numbers moving
         # are reasons to look again that no run of this endpoint announces.
         reason = "scheduled"
-    elif ran and endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
-        # A run marked it (e.g. its first body came after a session a sibling caused).
+    elif endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
+        # A run or a reflex firing marked it (e.g. its first body came after a session a
+        # sibling caused); sessions set this to their requested time, so it is never stale.
         reason = "marked"
     # The endpoint's own change after a session that had no reason to expect it (a sibling's
     # change, a first look, a timer) is read at once; own changes still come once a minute.

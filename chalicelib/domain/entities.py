@@ -193,6 +193,33 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Reflex:
+    """A rule the engine applies after every run it watches, with no model call: when its
+    condition holds on the latest answers, its action is applied to `endpoint_id`.
+
+    `spec` is the validated rule (domain/reflex_rules.py: when, do, reason, cooldown, expiry);
+    `seen` holds the value digests its `changed` clauses compare against."""
+
+    tenant_id: str
+    job_id: str
+    endpoint_id: str
+    id: str
+    spec: Any
+    created_by: Actor
+    created_at: datetime
+    updated_at: datetime
+    fire_count: int = 0
+    last_fired_at: datetime | None = None
+    last_fired_run_id: str | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def live(self, now: datetime) -> bool:
+        """Until its expiry (None: until removed)."""
+        expires: datetime | None = self.spec.expires_at
+        return expires is None or expires > now
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     tool: str
     args: Any

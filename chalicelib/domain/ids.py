@@ -35,6 +35,10 @@ def session_id(analyzed_at: datetime) -> str:
     return f"session_{to_ms(analyzed_at):013d}_{_random(_BASE36, 10)}"
 
 
+def reflex_id() -> str:
+    return f"rfx_{_random(_BASE36, 16)}"
+
+
 def key_id() -> str:
     return f"key_{_random(_BASE36, 16)}"
 

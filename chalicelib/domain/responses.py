@@ -23,9 +23,11 @@ from chalicelib.domain.entities import (
     Cause,
     Endpoint,
     Job,
+    Reflex,
     Run,
     Tenant,
 )
+from chalicelib.domain.reflex_rules import to_json
 from chalicelib.domain.signing import SigningKey
 from chalicelib.domain.timeutil import iso
 
@@ -476,3 +478,48 @@ class TestRunResult(Out):
     error_kind: str | None = None
 
     always = ("responseBody",)
+
+
+class ReflexResponse(Out):
+    """A reflex as the API shows it: the rule as written, who made it, and how often it fired."""
+
+    id: str
+    endpoint_id: str
+    job_id: str
+    when: dict[str, Any] = Field(description="The condition, as written")
+    do: dict[str, Any] = Field(description="The action, as written")
+    reason: str
+    cooldown_ms: int
+    expires_at: Iso | None = None
+    active: bool = Field(description="False once expired")
+    created_by: ActorOut
+    created_at: Iso
+    updated_at: Iso
+    fire_count: int
+    last_fired_at: Iso | None = None
+    last_fired_run_id: str | None = Field(None, description="The run whose answer fired it")
+
+    @classmethod
+    def of(cls, r: Reflex, now: datetime) -> ReflexResponse:
+        rule = to_json(r.spec)
+        return cls(
+            id=r.id,
+            endpoint_id=r.endpoint_id,
+            job_id=r.job_id,
+            when=rule["when"],
+            do=rule["do"],
+            reason=r.spec.reason,
+            cooldown_ms=r.spec.cooldown_ms,
+            expires_at=r.spec.expires_at,
+            active=r.live(now),
+            created_by=ActorOut(type=r.created_by.type, id=r.created_by.id),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            fire_count=r.fire_count,
+            last_fired_at=r.last_fired_at,
+            last_fired_run_id=r.last_fired_run_id,
+        )
+
+
+class ReflexList(Out):
+    reflexes: list[ReflexResponse]

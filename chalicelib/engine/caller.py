@@ -68,13 +68,34 @@ def _pinned_url(resolved: ResolvedTarget) -> str:
     return f"{target.scheme}://{host}:{target.port}{target.path_and_query}"
 
 
-def _parse_body(raw: bytes, content_type: str, encoding: str | None) -> Any:
+# Deeper JSON is kept as text: every later step (storage, the planner's view, reflexes)
+# stays far from Python's recursion limit, which a hostile target could otherwise reach.
+MAX_BODY_DEPTH = 64
+
+
+def _depth_at_most(value: Any, limit: int) -> bool:
+    """Whether `value` nests no deeper than `limit`, checked without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def parse_body(raw: bytes, content_type: str, encoding: str | None) -> Any:
+    """A response body as stored: parsed JSON when it says it is JSON and parses within
+    MAX_BODY_DEPTH levels, else its text (None when empty)."""
     text = raw.decode(encoding or "utf-8", errors="replace")
     if "json" in content_type.lower():
         try:
-            return json.loads(text)
-        except ValueError:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
             return text
+        return parsed if _depth_at_most(parsed, MAX_BODY_DEPTH) else text
     return text if text else None
 
 
@@ -246,7 +267,7 @@ class Caller:
 
     @staticmethod
     def _result(received: _Received, duration_ms: int, cap: int) -> CallResult:
-        body = _parse_body(received.raw, received.content_type, received.encoding)
+        body = parse_body(received.raw, received.content_type, received.encoding)
         code = received.status_code
         ok = 200 <= code < 300
         message: str | None = None

@@ -22,9 +22,9 @@ from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
+from chalicelib.engine.finished import RunFinished
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
-from chalicelib.planner.queue import JobRef
 from chalicelib.services.execution import call_request, with_result
 from chalicelib.services.signing_keys import key_for_execution
 
@@ -100,7 +100,7 @@ class Executor:
             finished = with_result(run, result, d.clock.now())
             d.runs.put(finished)
             try:
-                _, urgent = d.scheduling.finish_run(
+                settled, changed = d.scheduling.finish_run(
                     claimed.tenant_id,
                     claimed.id,
                     token,
@@ -108,14 +108,13 @@ class Executor:
                     result.status == "success",
                     fingerprint(result.response_body),
                 )
-                if urgent and d.analysis_queue is not None and d.planner_model is not None:
-                    # The state changed: analyse the job within a minute, not at the next tick.
-                    d.analysis_queue.send([JobRef(claimed.tenant_id, claimed.job_id)])
             except LockLost:
                 # The claim expired mid-call and another execution owns the endpoint now; this
                 # run is recorded, the schedule is theirs to write.
                 log.warning("lock lost on %s for slot %s", claimed.id, slot.at.isoformat())
                 observability.count("LockLost")
+            else:
+                d.run_finished.publish(RunFinished(settled, finished, changed))
             observability.count("Runs")
             if finished.status != "success":
                 observability.count("RunFailures")

@@ -42,9 +42,15 @@ FUNCTIONS: dict[str, Access] = {
         tables={**SCHEDULING, "runs": GET + QUERY + PUT},
         queues={"runs": SEND},
     ),
-    # Executor: claim, run record, settle, signing key (created on first use), analysis mark.
+    # Executor: claim, run record, settle, signing key (created on first use), analysis mark;
+    # reflexes of the job, the latest runs of siblings they read, their firing counts.
     "execute": Access(
-        tables={**SCHEDULING, "runs": PUT, "signing-keys": GET + PUT},
+        tables={
+            **SCHEDULING,
+            "runs": PUT + QUERY,
+            "signing-keys": GET + PUT,
+            "reflexes": QUERY + UPDATE,
+        },
         queues={"runs": SEND + CONSUME, "analysis": SEND},
     ),
     # Analysis tick: the byAnalysis index only.
@@ -57,6 +63,7 @@ FUNCTIONS: dict[str, Access] = {
             "runs": QUERY,
             "sessions": QUERY + PUT,
             "tenants": GET + UPDATE,
+            "reflexes": GET + QUERY + PUT + DELETE,
         },
         queues={"runs": SEND, "analysis": SEND + CONSUME},
     ),
@@ -70,6 +77,7 @@ FUNCTIONS: dict[str, Access] = {
             "endpoints": GET + QUERY + PUT + UPDATE + DELETE,
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
+            "reflexes": GET + QUERY + PUT + DELETE,
         },
         # A new endpoint is announced to the analysis queue (analysed within a minute).
         queues={"runs": SEND, "analysis": SEND},

@@ -13,7 +13,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
 from chalicelib.domain.timing import Change, Keep, Replan
 from chalicelib.engine.urlguard import UrlNotAllowed, static_check
-from chalicelib.planner.queue import JobRef
+from chalicelib.planner.announce import announce
 from chalicelib.services.jobs import get_job
 
 SCHEDULE_FIELDS = frozenset(
@@ -101,15 +101,8 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         deps.tenants.release_endpoints(tenant.id)
         raise
     if created.analysis_due_at is not None and job.schedulable:
-        announce_analysis(deps, tenant.id, job.id)
+        announce(deps, tenant.id, job.id)
     return created
-
-
-def announce_analysis(deps: Deps, tenant_id: str, job_id: str) -> None:
-    """Ask for the job to be analysed now rather than at the next tick (a lost message is
-    found by the tick through the endpoint's analysis mark)."""
-    if deps.analysis_queue is not None:
-        deps.analysis_queue.send([JobRef(tenant_id, job_id)])
 
 
 def list_endpoints(deps: Deps, tenant: Tenant, job_id: str) -> list[Endpoint]:
@@ -173,9 +166,10 @@ def archive_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) 
 
 
 def delete_endpoint(deps: Deps, tenant: Tenant, job_id: str, endpoint_id: str) -> None:
-    """Hard delete with its runs and sessions."""
+    """Hard delete with its runs, sessions and reflexes."""
     endpoint = get_job_endpoint(deps, tenant, job_id, endpoint_id)
     job = get_job(deps, tenant, job_id)
     deps.endpoints.delete(endpoint)
+    deps.reflexes.delete_for_endpoint(tenant.id, job_id, endpoint.id)
     if endpoint.archived_at is None and job.status != "archived":
         deps.tenants.release_endpoints(tenant.id)

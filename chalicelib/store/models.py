@@ -306,6 +306,29 @@ class SessionItem(_Base):
     by_tenant = SessionsByTenant()
 
 
+class ReflexItem(_Base):
+    """A job's reflexes live in its partition: one query after a run finds every rule that
+    watches it."""
+
+    class Meta(_Base.Meta):
+        table_name = "reflexes"
+
+    job_id = UnicodeAttribute(hash_key=True, attr_name="jobId")
+    reflex_id = UnicodeAttribute(range_key=True, attr_name="reflexId")
+    tenant_id = UnicodeAttribute(attr_name="tenantId")
+    endpoint_id = UnicodeAttribute(attr_name="endpointId")
+    spec = JSONAttribute()
+    created_by = JSONAttribute(attr_name="createdBy")
+    created_at = NumberAttribute(attr_name="createdAt")
+    updated_at = NumberAttribute(attr_name="updatedAt")
+    fire_count = NumberAttribute(default=0, attr_name="fireCount")
+    last_fired_at = NumberAttribute(null=True, attr_name="lastFiredAt")
+    last_fired_run_id = UnicodeAttribute(null=True, attr_name="lastFiredRunId")
+    seen = JSONAttribute(null=True)
+    # DynamoDB's TTL sweep removes expired rules some time after their expiry; reads filter.
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+
+
 # Logical id in infra/resources.json -> (model, table-name suffix).
 TABLES: dict[str, tuple[type[Model], str]] = {
     "TenantsTable": (TenantItem, "tenants"),
@@ -315,6 +338,7 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "EndpointsTable": (EndpointItem, "endpoints"),
     "RunsTable": (RunItem, "runs"),
     "SessionsTable": (SessionItem, "sessions"),
+    "ReflexesTable": (ReflexItem, "reflexes"),
 }
 
 

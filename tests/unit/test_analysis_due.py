@@ -178,9 +178,26 @@ def test_an_own_change_right_after_a_session_it_did_not_cause_is_read_at_once() 
         assert verdict(changed, last, {}, now).reason == "state_change", trigger
     # Own changes still come at most once a minute, and so do sessions recorded before the
     # trigger was kept.
-    for trigger in ("state_change", None):
-        found = verdict(changed, session(T, trigger=trigger), {}, now)
-        assert not found.analyse and found.next_due == T + MIN_GAP, trigger
+    for gated in ("state_change", None):
+        found = verdict(changed, session(T, trigger=gated), {}, now)
+        assert not found.analyse and found.next_due == T + MIN_GAP, gated
     # A sibling's change right after a sibling-caused session waits for the gap.
     found = verdict(ep(), session(T, trigger="sibling_change"), {"s": now}, now)
     assert not found.analyse and found.next_due == T + MIN_GAP
+
+
+def test_siblings_a_reflex_watches_are_not_news() -> None:
+    # The endpoint's reflex reads sibling s: the reflex acts on its changes, the model does not
+    # need to look; a change of another sibling is still news.
+    last = session(T - timedelta(minutes=10), siblings_seen={})
+    changed = {"s": T - MIN}
+    assert verdict(ep(), last, changed, T).reason == "sibling_change"
+    assert verdict(ep(), last, changed, T, watched=frozenset({"s"})).reason is None
+    both = {"s": T - MIN, "t": T - MIN}
+    assert verdict(ep(), last, both, T, watched=frozenset({"s"})).reason == "sibling_change"
+
+
+def test_a_mark_alone_makes_an_endpoint_due_run_or_not() -> None:
+    # A reflex fired on the endpoint (a pause: it will not run) and marked it.
+    last = session(T - timedelta(minutes=10), next_analysis_at=T + timedelta(hours=1))
+    assert verdict(ep(analysis_due_at=T - MIN), last, {}, T).reason == "marked"

@@ -48,3 +48,15 @@ def test_non_object_bodies_have_no_fingerprint() -> None:
     assert fingerprint("plain text") is None
     assert fingerprint([{"status": "x"}]) is None
     assert fingerprint({}) == fingerprint({"count": 3})  # an object without signals is stable
+
+
+def test_bodies_nested_beyond_the_limit_are_kept_as_text() -> None:
+    from chalicelib.engine.caller import MAX_BODY_DEPTH, parse_body
+
+    ok = "[" * MAX_BODY_DEPTH + "]" * MAX_BODY_DEPTH
+    assert isinstance(parse_body(ok.encode(), "application/json", None), list)
+    for depth in (MAX_BODY_DEPTH + 1, 5_000, 100_000):
+        deep = "[" * depth + "]" * depth
+        assert parse_body(deep.encode(), "application/json", None) == deep
+    assert parse_body(b'{"a": 1}', "text/plain", None) == '{"a": 1}'
+    assert parse_body(b"", "application/json", None) == ""
