@@ -27,6 +27,7 @@ class Observation:
     latest: Any  # the newest response body, or None
     siblings: dict[str, Any]  # sibling name -> its newest response body
     prompt: str
+    sibling_ids: dict[str, str] = field(default_factory=dict)  # sibling name -> endpoint id
 
 
 Call = tuple[str, dict[str, Any]]
@@ -84,6 +85,7 @@ class ScriptedModel:
             latest=latest.get("responseBody") if latest.get("found") else None,
             siblings={s["endpointName"]: s.get("responseBody") for s in siblings},
             prompt=prompt,
+            sibling_ids={s["endpointName"]: s["endpointId"] for s in siblings},
         )
 
     def _submit(self, messages: list[dict[str, Any]], reasoning: str) -> Call:

@@ -31,6 +31,7 @@ from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import JobRef
 from chalicelib.planner.session import run_session
 from chalicelib.planner.tools import JobView, Toolbox
+from chalicelib.services.reflexes import live_watches
 
 log = logging.getLogger("cronpilot.planner")
 
@@ -87,6 +88,7 @@ class Analyzer:
                 job,
                 {e.id: e for e in endpoints},
                 {e.id: _newest_finished(d, tenant.id, e.id, now) for e in endpoints},
+                d.reflexes.list_by_job(tenant.id, job.id),
             )
             looked = self._analyse(view, report, now)
         finally:
@@ -115,7 +117,8 @@ class Analyzer:
                 continue  # archived meanwhile
             last = d.sessions.latest(tenant.id, endpoint_id, now)
             siblings = sibling_changes(list(view.endpoints.values()), endpoint_id)
-            found = verdict(current, last, siblings, now)
+            watches = live_watches(view.reflexes, endpoint_id, now)
+            found = verdict(current, last, siblings, now, watches)
             due = found.next_due
             if found.reason is not None:
                 if self._over_budget(tenant, now):
@@ -160,9 +163,9 @@ class Analyzer:
         for endpoint in current:
             due = endpoint.analysis_due_at
             if endpoint.id in looked:
-                found = verdict(
-                    endpoint, looked[endpoint.id], sibling_changes(current, endpoint.id), now
-                )
+                siblings = sibling_changes(current, endpoint.id)
+                watches = live_watches(view.reflexes, endpoint.id, now)
+                found = verdict(endpoint, looked[endpoint.id], siblings, now, watches)
                 sooner = now if found.analyse else found.next_due
                 if sooner is not None and (due is None or sooner < due):
                     self._set_due(view.tenant.id, endpoint, sooner)
@@ -182,6 +185,7 @@ class Analyzer:
             if view.endpoints.get(endpoint_id) != endpoint or endpoint_id not in view.latest_runs:
                 view.latest_runs[endpoint_id] = _newest_finished(d, tenant_id, endpoint_id, now)
         view.endpoints = fresh
+        view.reflexes = d.reflexes.list_by_job(tenant_id, view.job.id)
 
     def _over_budget(self, tenant: Tenant, now: datetime) -> bool:
         used, _ = self._deps.tenants.ai_usage(tenant.id, budget_period(now))
@@ -213,7 +217,8 @@ class Analyzer:
             view.tenant.id, endpoint.id, started - HEALTH_WINDOW, started
         )
         siblings = [e for e in view.endpoints.values() if e.id != endpoint.id]
-        text = prompt.build(endpoint, view.job, siblings, recent, last, started)
+        mine = [r for r in view.reflexes if r.endpoint_id == endpoint.id]
+        text = prompt.build(endpoint, view.job, siblings, recent, last, started, mine)
         # Named before it runs, so the hints and reflexes it writes can say who set them.
         session_id = ids.session_id(started)
         outcome = run_session(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.domain.entities import AnalysisSession, Endpoint, Job, Run
+from chalicelib.domain.entities import AnalysisSession, Endpoint, Job, Reflex, Run
 from chalicelib.domain.health import failure_streak
+from chalicelib.domain.reflex_rules import to_json
 from chalicelib.domain.timeutil import iso
 from chalicelib.planner.tools import ACTION_TOOLS
 
@@ -92,6 +94,28 @@ def _last_session(last: AnalysisSession | None, now: datetime) -> str:
     )
 
 
+def _reflexes(reflexes: Sequence[Reflex], now: datetime) -> str:
+    live = [r for r in reflexes if r.live(now)]
+    if not live:
+        return "- None yet."
+    lines = []
+    for r in live:
+        rule = to_json(r.spec)
+        when = json.dumps(rule["when"], separators=(",", ":"))
+        fired = (
+            f"fired {r.fire_count}x, last {_ago(r.last_fired_at, now)}"
+            if r.last_fired_at
+            else "never fired"
+        )
+        expires = f"expires {iso(r.spec.expires_at)}" if r.spec.expires_at else "no expiry"
+        author = "yours" if r.created_by.type == "session" else "set by a person: leave it"
+        lines.append(
+            f"- {r.id} ({author}): when {when} do {json.dumps(rule['do'])}, cooldown "
+            f"{r.spec.cooldown_ms}ms, {expires}, {fired}. Reason: {r.spec.reason}"
+        )
+    return "\n".join(lines)
+
+
 def build(
     endpoint: Endpoint,
     job: Job,
@@ -99,8 +123,10 @@ def build(
     recent_runs: Sequence[Run],
     last: AnalysisSession | None,
     now: datetime,
+    reflexes: Sequence[Reflex] = (),
 ) -> str:
-    """The Markdown prompt for one endpoint; `recent_runs` are its last 24 h, newest first."""
+    """The Markdown prompt for one endpoint; `recent_runs` are its last 24 h, newest first;
+    `reflexes` are the endpoint's own."""
     names = [endpoint.name, *(s.name for s in siblings)]
     job_line = (
         f"{len(names)} endpoints [{', '.join(names)}]" if siblings else "Standalone (no siblings)"
@@ -175,7 +201,24 @@ failure backoff (baseline x 2^failures, at most x32; hints bypass backoff; cron 
   time for "now"); the earliest of it and the schedule wins.
 - pause_until(untilIso or null): stop running until then; null resumes.
 - clear_hints(reason): back to the baseline at once.
+- manage_reflexes(set, remove): rules the engine applies to this endpoint right after every run
+  they watch, within seconds and without you (see Reflexes).
 Hints expire by themselves; choose a TTL that covers the situation, no longer.
+
+# Reflexes
+When the description says "when X, do Y" and X can be read in a response body (this endpoint's
+or a sibling's), set a reflex instead of watching for X yourself: it reacts within seconds of the
+answer, you only within minutes. Example, "run immediately when health-check shows errors, wait
+at least 5 minutes between attempts": set [{{"when": {{"endpoint": "<health check's endpointId>",
+"path": "body.error_count", "op": ">", "value": 0}}, "do": {{"action": "run_now"}},
+"cooldownMs": 300000, "reason": "..."}}]. Paths: status, statusCode, durationMs, failureCount,
+body, body.a.b.0; ops: == != > >= < <= in exists changed (changed: the value differs from the
+previous answer, e.g. a new batch_id); combine with {{"all": [...]}} or {{"any": [...]}}.
+A reflex's action obeys pause and the min interval, like your hints. Changes of the siblings your
+reflexes read no longer wake you; a firing does. Yours last 24 h unless you ask otherwise (7 days
+at most): renew one with replaceId when it is still right; remove it when it no longer is.
+This endpoint's reflexes:
+{_reflexes(reflexes, now)}
 
 # When to look again (submit_analysis next_analysis_in_ms)
 Incident: 5-15 min. Recovering: 30-60 min. Stable: 1-4 h. Very stable: 12-24 h.

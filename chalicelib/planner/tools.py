@@ -18,7 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from chalicelib.deps import Deps
 from chalicelib.domain import actions
-from chalicelib.domain.entities import Actor, Endpoint, Job, Run, Tenant
+from chalicelib.domain.entities import Actor, Endpoint, Job, Reflex, Run, Tenant
+from chalicelib.domain.errors import DomainError
+from chalicelib.domain.reflex_rules import ReflexSpec, from_json, to_json
 from chalicelib.domain.schemas import (
     MAX_INTERVAL_MS,
     MAX_TTL_MINUTES,
@@ -28,9 +30,17 @@ from chalicelib.domain.schemas import (
 from chalicelib.domain.timeutil import iso, parse_instant
 from chalicelib.domain.timing import Change
 from chalicelib.planner import text
+from chalicelib.services import reflexes
+from chalicelib.services.reflexes import MAX_PER_ENDPOINT
 
 SUBMIT = "submit_analysis"
-ACTION_TOOLS = ("propose_interval", "propose_next_time", "pause_until", "clear_hints")
+ACTION_TOOLS = (
+    "propose_interval",
+    "propose_next_time",
+    "pause_until",
+    "clear_hints",
+    "manage_reflexes",
+)
 
 
 def _instant(value: str) -> str:
@@ -118,6 +128,25 @@ class ClearArgs(_Args):
     reason: Reason = Field(min_length=1, description="Why the hints are no longer needed.")
 
 
+class ReflexUpsert(ReflexSpec):
+    replace_id: str | None = Field(
+        None, description="Id of a reflex of yours to replace (renew) instead of adding one."
+    )
+
+
+class ReflexesArgs(_Args):
+    set: list[ReflexUpsert] = Field(
+        default_factory=list,
+        max_length=MAX_PER_ENDPOINT,
+        description="Reflexes to add (or replace, with replaceId) on this endpoint.",
+    )
+    remove: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_PER_ENDPOINT,
+        description="Ids of reflexes of yours to remove from this endpoint.",
+    )
+
+
 class SubmitArgs(_Args):
     reasoning: str = Field(min_length=1, max_length=4000, description="Brief, factual reasoning.")
     actions_taken: list[str] | None = Field(None, description="Names of the actions taken.")
@@ -167,6 +196,14 @@ SPECS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec("clear_hints", "Drop every hint and return to the baseline schedule.", ClearArgs),
     ToolSpec(
+        "manage_reflexes",
+        "Add, replace or remove reflexes: rules the engine applies to this endpoint right after "
+        "every run they watch, without you. when: a condition on the latest answer of this "
+        "endpoint ('self') or of a sibling (its endpointId); do: run_now, set_interval, pause, "
+        "resume or clear_hints; at most once per cooldownMs; yours expire in 24 h (at most 7 d).",
+        ReflexesArgs,
+    ),
+    ToolSpec(
         SUBMIT,
         "Finish the analysis (required, last): reasoning, actions taken, confidence, and when to "
         "look again.",
@@ -210,6 +247,7 @@ class JobView:
     job: Job
     endpoints: dict[str, Endpoint]
     latest_runs: dict[str, Run | None] = field(default_factory=dict)
+    reflexes: list[Reflex] = field(default_factory=list)
 
 
 def parse_arguments(raw: str | None) -> dict[str, Any]:
@@ -345,16 +383,17 @@ class Toolbox:
         now = self._deps.clock.now()
         siblings = []
         for other in self._view.endpoints.values():
-            run = self._view.latest_runs.get(other.id)
-            if other.id == self._id or run is None:
+            if other.id == self._id:
                 continue
+            run = self._view.latest_runs.get(other.id)
+            # A sibling that has not answered yet is listed too: a reflex can name it now.
             entry: dict[str, Any] = {
                 "endpointId": other.id,
                 "endpointName": other.name,
                 "description": other.description,
-                "responsePreview": text.preview(run.response_body),
-                "timestamp": iso(run.started_at),
-                "status": run.status,
+                "responsePreview": text.preview(run.response_body) if run else None,
+                "timestamp": iso(run.started_at) if run else None,
+                "status": run.status if run else "no response yet",
                 "schedule": {
                     "baseline": other.baseline_cron or f"{other.baseline_interval_ms}ms",
                     "nextRunAt": iso(other.next_run_at),
@@ -365,17 +404,13 @@ class Toolbox:
                 },
                 "aiHints": _hints(other, now),
             }
-            if args.include_responses:
+            if args.include_responses and run is not None:
                 entry["responseBody"] = text.truncate(run.response_body, text.SIBLING_CHARS)
                 if text.was_truncated(run.response_body, text.SIBLING_CHARS):
                     entry["tokenSavingNote"] = "Response truncated at 400 chars"
             siblings.append(entry)
         if not siblings:
-            return {
-                "count": 0,
-                "message": "No sibling endpoints found or no executions yet",
-                "siblings": [],
-            }
+            return {"count": 0, "message": "No sibling endpoints in this job", "siblings": []}
         result: dict[str, Any] = {"count": len(siblings), "siblings": siblings}
         if not args.include_responses:
             result["note"] = "Bodies omitted; pass includeResponses=true to read them"
@@ -433,6 +468,43 @@ class Toolbox:
         self._write(lambda ep, now: actions.pause(ep, now, until, self._actor))
         message = f"Paused until {iso(until)}" if until is not None else "Resumed execution"
         return message + (f": {args.reason}" if args.reason else "")
+
+    def _manage_reflexes(self, args: ReflexesArgs) -> dict[str, Any]:
+        """Each item applied on its own: one bad rule is reported, the others still apply."""
+        actor = self._actor or Actor("session", "unknown")
+        endpoint = self.endpoint
+        now = self._deps.clock.now()
+        done: list[dict[str, Any]] = []
+        for reflex_id in args.remove:
+            try:
+                reflexes.delete_reflex(self._deps, endpoint, self._own(reflex_id))
+                done.append({"removed": reflex_id})
+            except (ToolError, DomainError) as exc:
+                done.append({"remove": reflex_id, "error": str(exc)})
+        for item in args.set:
+            spec = from_json(to_json(item))  # the rule without replaceId
+            try:
+                replacing = self._own(item.replace_id) if item.replace_id else None
+                saved = reflexes.save_reflex(self._deps, endpoint, spec, actor, replacing)
+            except (ToolError, DomainError) as exc:
+                done.append({"set": item.reason, "error": str(exc)})
+                continue
+            expires = iso(saved.spec.expires_at) if saved.spec.expires_at else None
+            done.append({"reflexId": saved.id, "expiresAt": expires, "reason": saved.spec.reason})
+        self._view.reflexes = self._deps.reflexes.list_by_job(
+            self._view.tenant.id, self._view.job.id
+        )
+        live = [r.id for r in self._view.reflexes if r.endpoint_id == self._id and r.live(now)]
+        return {"results": done, "liveReflexes": live}
+
+    def _own(self, reflex_id: str) -> str:
+        """A reflex of this endpoint that a planner session made (people's are theirs)."""
+        found = self._deps.reflexes.get(self._view.tenant.id, self._view.job.id, reflex_id)
+        if found is None or found.endpoint_id != self._id:
+            raise ToolError(f"reflex {reflex_id} is not one of this endpoint's reflexes")
+        if found.created_by.type != "session":
+            raise ToolError(f"reflex {reflex_id} was set by a person; leave it as it is")
+        return reflex_id
 
     def _clear_hints(self, args: ClearArgs) -> str:
         self._write(actions.clear_hints)

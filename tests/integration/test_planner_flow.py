@@ -188,3 +188,54 @@ def test_degraded_from_the_first_answer_runs_the_recovery_at_once(flow: Workflow
     report = flow.analyse()
     assert report.reasons.get(flow.recovery) == "sibling_change"
     _recovery_ran_at_once_then_waits_five_minutes(flow, report)
+
+
+# --- with reflexes: the planner turns the description into a rule the engine applies --------
+
+
+def recovery_reflex_rule(o: Observation) -> list[tuple[str, dict[str, Any]]]:
+    """ "Run immediately when health check shows errors; wait at least 5 minutes": a reflex."""
+    if "(yours)" in o.prompt:
+        return []  # set already
+    rule = {
+        "when": {
+            "endpoint": o.sibling_ids["Health Check"],
+            "path": "body.needs_recovery",
+            "op": "==",
+            "value": True,
+        },
+        "do": {"action": "run_now"},
+        "cooldownMs": 300_000,
+        "reason": "The health check asks for recovery",
+    }
+    return [("manage_reflexes", {"set": [rule]})]
+
+
+def test_a_reflex_set_from_the_description_runs_the_recovery_without_a_session(
+    flow: Workflow,
+) -> None:
+    assert isinstance(flow.deps.planner_model, ScriptedModel)
+    flow.deps.planner_model.rules["Trigger Recovery"] = recovery_reflex_rule
+    first = flow.analyse()  # at creation: nothing has answered yet
+    session = next(s for s in first.sessions if s.endpoint_id == flow.recovery)
+    (reflex,) = flow.deps.reflexes.list_by_job("acme", flow.job)
+    assert (reflex.created_by.type, reflex.created_by.id) == ("session", session.id)
+    assert reflex.spec.expires_at == flow.clock.now() + timedelta(hours=24)
+
+    # The very first answer asks for recovery: the reflex runs it at once, no session needed.
+    flow.clock.advance(timedelta(seconds=60))
+    signal = flow.run(flow.health, DEGRADED)
+    assert flow.ep(flow.recovery).next_run_at == signal.finished_at
+    restart = flow.run(flow.recovery, RESTARTED)
+    assert restart.cause is not None and restart.cause.kind == "reflex"
+    assert restart.cause.by is not None and restart.cause.by.id == reflex.id
+    assert (restart.started_at - signal.finished_at) < timedelta(seconds=1)
+
+    # The planner hears of the firing; the health check's changes are the reflex's to watch.
+    report = flow.analyse()
+    assert report.reasons[flow.recovery] in ("state_change", "marked")
+    # Still degraded, two minutes on: the cooldown and the minimum hold it back.
+    flow.clock.advance(timedelta(minutes=2))
+    flow.run(flow.health, {**DEGRADED, "error_count": 40})
+    assert flow.ep(flow.recovery).next_run_at == restart.started_at + timedelta(hours=1)
+    assert len(flow.recovery_runs()) == 1

@@ -227,7 +227,7 @@ def test_an_unknown_tool_is_a_tool_error_and_the_session_goes_on(toolbox: Toolbo
         {
             "error": "unknown tool 'restart_server'; available: get_latest_response, "
             "get_response_history, get_sibling_latest_responses, propose_interval, "
-            "propose_next_time, pause_until, clear_hints, submit_analysis"
+            "propose_next_time, pause_until, clear_hints, manage_reflexes, submit_analysis"
         },
     )
 

@@ -18,7 +18,7 @@ import pytest
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
-from chalicelib.domain.entities import Endpoint, Run, RunStatus
+from chalicelib.domain.entities import Actor, Endpoint, Run, RunStatus
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.timeutil import iso
 from chalicelib.domain.timing import Keep, Replan, Timing
@@ -36,6 +36,7 @@ TOOLS = [
     "propose_next_time",
     "pause_until",
     "clear_hints",
+    "manage_reflexes",
     "submit_analysis",
 ]
 HOUR_MS = 3_600_000
@@ -153,7 +154,7 @@ def at(seconds: float = 0, minutes: float = 0, hours: float = 0) -> datetime:
 # --- definitions ----------------------------------------------------------------------------
 
 
-def test_the_definitions_are_the_eight_tools_with_wire_names_and_defaults() -> None:
+def test_the_definitions_are_the_nine_tools_with_wire_names_and_defaults() -> None:
     definitions = tool_definitions()
     assert [d["function"]["name"] for d in definitions] == TOOLS
     assert all(d["type"] == "function" and d["function"]["description"] for d in definitions)
@@ -190,6 +191,11 @@ def test_the_definitions_are_the_eight_tools_with_wire_names_and_defaults() -> N
     assert pause["required"] == ["untilIso"]  # the key is required, null resumes
     assert {"type": "null"} in pause["properties"]["untilIso"]["anyOf"]
     assert params["clear_hints"]["required"] == ["reason"]
+    reflexes = params["manage_reflexes"]
+    assert list(reflexes["properties"]) == ["set", "remove"] and "required" not in reflexes
+    upsert = reflexes["$defs"]["ReflexUpsert"]
+    assert upsert["required"] == ["when", "do", "reason"]
+    assert {"cooldownMs", "expiresAt", "replaceId"} <= set(upsert["properties"])
     submit = params["submit_analysis"]
     assert list(submit["properties"]) == [
         "reasoning",
@@ -396,15 +402,28 @@ def test_history_pages_stay_full_past_runs_without_a_duration(
 # --- get_sibling_latest_responses ----------------------------------------------------------
 
 
-def test_siblings_when_there_are_none_with_runs(deps: Deps, api: Api, job: dict[str, Any]) -> None:
+def test_siblings_that_never_ran_are_listed_so_a_reflex_can_name_them(
+    deps: Deps, api: Api, job: dict[str, Any]
+) -> None:
     endpoint_id = add(api, job)
     add_run(deps, endpoint_id, job, 5, {"own": 1})
-    add(api, job, "Never Ran")
     assert box(deps, job, endpoint_id).call("get_sibling_latest_responses", {}) == {
         "count": 0,
-        "message": "No sibling endpoints found or no executions yet",
+        "message": "No sibling endpoints in this job",
         "siblings": [],
     }
+    never = add(api, job, "Never Ran")
+    found = box(deps, job, endpoint_id).call(
+        "get_sibling_latest_responses", {"includeResponses": True}
+    )
+    (sibling,) = found["siblings"]
+    assert (sibling["endpointId"], sibling["endpointName"]) == (never, "Never Ran")
+    assert (sibling["status"], sibling["timestamp"], sibling["responsePreview"]) == (
+        "no response yet",
+        None,
+        None,
+    )
+    assert "responseBody" not in sibling
 
 
 def test_siblings_show_schedule_hints_and_bodies_on_request(
@@ -434,7 +453,7 @@ def test_siblings_show_schedule_hints_and_bodies_on_request(
     toolbox = box(deps, job, endpoint_id)
 
     found = toolbox.call("get_sibling_latest_responses", {})
-    assert found["count"] == 2
+    assert found["count"] == 3
     assert found["note"] == "Bodies omitted; pass includeResponses=true to read them"
     by_name = {s["endpointName"]: s for s in found["siblings"]}
     assert by_name["Loader"] == {
@@ -491,6 +510,7 @@ def test_siblings_show_schedule_hints_and_bodies_on_request(
     assert {s["endpointName"]: s["aiHints"] for s in later["siblings"]} == {
         "Loader": None,
         "Reporter": None,
+        "Never Ran": None,
     }
 
 
@@ -905,3 +925,69 @@ def test_out_of_range_numbers_and_dates_are_argument_errors(
     with pytest.raises(ToolError, match=field):
         toolbox.call(tool, parse_arguments(raw))
     assert snapshot() == before
+
+
+# --- manage_reflexes -------------------------------------------------------------------------
+
+
+def _reflex(target: str = "self", **changes: Any) -> dict[str, Any]:
+    return {
+        "when": {"endpoint": target, "path": "body.depth", "op": ">", "value": 100},
+        "do": {"action": "run_now"},
+        "reason": "Deep queue",
+        **changes,
+    }
+
+
+def test_manage_reflexes_sets_renews_and_removes_the_sessions_own(
+    deps: Deps, api: Api, job: dict[str, Any]
+) -> None:
+    endpoint_id = add(api, job)
+    sibling = add(api, job, "Upstream")
+    toolbox = Toolbox(deps, view(deps, job), endpoint_id, Actor("session", "session_1"))
+    made = toolbox.call(
+        "manage_reflexes",
+        {"set": [_reflex(), _reflex(sibling, expiresAt=iso(at(hours=24 * 30)))]},
+    )
+    first, second = (r["reflexId"] for r in made["results"])
+    assert sorted(made["liveReflexes"]) == sorted([first, second])
+    assert made["results"][0]["expiresAt"] == iso(at(hours=24))  # the planner's default
+    assert made["results"][1]["expiresAt"] == iso(at(hours=24 * 7))  # capped at 7 days
+    stored_first = deps.reflexes.get("acme", job["id"], first)
+    assert stored_first is not None and stored_first.created_by == Actor("session", "session_1")
+
+    renewed = toolbox.call(
+        "manage_reflexes", {"set": [{**_reflex(), "replaceId": first, "reason": "Renewed"}]}
+    )
+    assert renewed["results"][0]["reflexId"] == first
+    removed = toolbox.call("manage_reflexes", {"remove": [second]})
+    assert removed == {"results": [{"removed": second}], "liveReflexes": [first]}
+    again = deps.reflexes.get("acme", job["id"], first)
+    assert again is not None and again.spec.reason == "Renewed"
+
+
+def test_manage_reflexes_reports_bad_items_and_leaves_peoples_reflexes_alone(
+    deps: Deps, api: Api, job: dict[str, Any]
+) -> None:
+    endpoint_id = add(api, job)
+    person = api.post(f"/api/endpoints/{endpoint_id}/reflexes", _reflex()).body["id"]
+    toolbox = Toolbox(deps, view(deps, job), endpoint_id, Actor("session", "session_1"))
+    before = snapshot()
+    result = toolbox.call(
+        "manage_reflexes",
+        {
+            "remove": [person, "rfx_nope"],
+            "set": [{**_reflex(), "replaceId": person}, _reflex("not-in-this-job")],
+        },
+    )
+    errors = [r["error"] for r in result["results"]]
+    assert errors == [
+        f"reflex {person} was set by a person; leave it as it is",
+        "reflex rfx_nope is not one of this endpoint's reflexes",
+        f"reflex {person} was set by a person; leave it as it is",
+        "Endpoint not-in-this-job named in the condition is not in this job",
+    ]
+    assert result["liveReflexes"] == [person]
+    assert snapshot() == before
+    with pytest.raises(ToolError, match="op"):
+        toolbox.call("manage_reflexes", {"set": [_reflex() | {"when": {"path": "x", "op": "~"}}]})

@@ -144,6 +144,7 @@ def test_the_prompt_has_every_section_in_order_and_ends_with_the_time() -> None:
         "This endpoint",
         "Health",
         "What your actions do",
+        "Reflexes",
         "When to look again (submit_analysis next_analysis_in_ms)",
     ]
     assert document.rstrip().endswith(
@@ -151,7 +152,13 @@ def test_the_prompt_has_every_section_in_order_and_ends_with_the_time() -> None:
     )
     for tool in ("get_latest_response", "get_response_history", "get_sibling_latest_responses"):
         assert tool in document
-    for tool in ("propose_interval", "propose_next_time", "pause_until", "clear_hints"):
+    for tool in (
+        "propose_interval",
+        "propose_next_time",
+        "pause_until",
+        "clear_hints",
+        "manage_reflexes",
+    ):
         assert f"- {tool}(" in document
     assert "submit_analysis" in document and "15 steps" in document
 
