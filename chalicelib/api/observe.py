@@ -16,6 +16,7 @@ from chalicelib.domain.responses import (
     SessionDetail,
     SessionList,
     SessionResponse,
+    reflexes_set,
 )
 from chalicelib.domain.schemas import HealthQuery, RunsQuery, SessionsQuery
 from chalicelib.services import observe
@@ -101,8 +102,10 @@ def list_analysis_sessions(endpoint_id: str) -> dict[str, Any]:
 
 
 def _session(session_id: str) -> dict[str, Any]:
-    session, endpoint = observe.get_session(deps.get(), api.tenant(), session_id)
-    return SessionDetail.with_name(session, endpoint.name).wire()
+    d = deps.get()
+    session, endpoint = observe.get_session(d, api.tenant(), session_id)
+    runs = observe.runs_caused(d, session, reflexes_set(session))
+    return SessionDetail.with_name(session, endpoint.name, [r.id for r in runs]).wire()
 
 
 @api.route("/sessions/{session_id}", "GET", "Analysis session details", response=SessionDetail)

@@ -133,16 +133,14 @@ def verdict(
         # A run or a reflex firing marked it (e.g. its first body came after a session a
         # sibling caused); sessions set this to their requested time, so it is never stale.
         reason = "marked"
-    # The endpoint's own change after a session that had no reason to expect it (a sibling's
-    # change, a first look, a timer) is read at once; own changes still come once a minute.
-    own_news = reason == "state_change" and last is not None and last.trigger != "state_change"
-    if (
-        reason is not None
-        and last is not None
-        and now - last.analyzed_at < MIN_GAP
-        and not (own_news and last.trigger is not None)
-    ):
-        return Verdict(None, last.analyzed_at + MIN_GAP)
+    if reason is not None and last is not None and now - last.analyzed_at < MIN_GAP:
+        # Two exceptions to once a minute: the endpoint's own change after a session that had
+        # no reason to expect it (a sibling's change, a first look, a timer); and any news
+        # after a first look, which usually came before anything had answered. Own changes
+        # still come at most once a minute, and a first look happens once.
+        own_news = reason == "state_change" and last.trigger not in (None, "state_change")
+        if not (own_news or last.trigger == "first_analysis"):
+            return Verdict(None, last.analyzed_at + MIN_GAP)
     if reason is not None:
         return Verdict(reason, None)
     assert last is not None  # a never-analysed endpoint always has a reason

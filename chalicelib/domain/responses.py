@@ -309,12 +309,45 @@ def _session_fields(s: AnalysisSession) -> dict[str, Any]:
     }
 
 
+class SessionEffects(Out):
+    """What a session set in motion."""
+
+    hints: list[ToolCallOut] = Field(description="Hint, pause and clear calls that succeeded")
+    reflexes: list[str] = Field(description="Ids of the reflexes it set or renewed")
+    runs: list[str] = Field(
+        description="Runs its hints, or its reflexes, caused (ids, oldest first)"
+    )
+
+
+HINT_TOOLS = ("propose_interval", "propose_next_time", "pause_until", "clear_hints")
+
+
+def reflexes_set(s: AnalysisSession) -> list[str]:
+    """Ids of the reflexes a session's manage_reflexes calls set or renewed."""
+    found: list[str] = []
+    for call in s.tool_calls:
+        if call.tool == "manage_reflexes" and isinstance(call.result, dict):
+            for item in call.result.get("results") or []:
+                if isinstance(item, dict) and isinstance(item.get("reflexId"), str):
+                    found.append(item["reflexId"])
+    return found
+
+
 class SessionDetail(SessionResponse):
     endpoint_name: str
+    caused: SessionEffects | None = None
 
     @classmethod
-    def with_name(cls, s: AnalysisSession, endpoint_name: str) -> SessionDetail:
-        return cls(**_session_fields(s), endpoint_name=endpoint_name)
+    def with_name(
+        cls, s: AnalysisSession, endpoint_name: str, runs: list[str] | None = None
+    ) -> SessionDetail:
+        hints = [
+            ToolCallOut(tool=c.tool, args=c.args, result=c.result)
+            for c in s.tool_calls
+            if c.tool in HINT_TOOLS and not (isinstance(c.result, dict) and "error" in c.result)
+        ]
+        caused = SessionEffects(hints=hints, reflexes=reflexes_set(s), runs=runs or [])
+        return cls(**_session_fields(s), endpoint_name=endpoint_name, caused=caused)
 
 
 class SessionList(Out):

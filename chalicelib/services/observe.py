@@ -49,3 +49,11 @@ def get_session(deps: Deps, tenant: Tenant, session_id: str) -> tuple[AnalysisSe
     if session is None or endpoint is None:
         raise NotFound("Session not found")
     return session, endpoint
+
+
+def runs_caused(deps: Deps, session: AnalysisSession, reflex_ids: list[str]) -> list[Run]:
+    """The runs of the session's endpoint that its hints, or the reflexes it set, caused."""
+    started = session.analyzed_at - timedelta(milliseconds=session.duration_ms or 0)
+    actors = frozenset([session.id, *reflex_ids])
+    now = deps.clock.now()
+    return deps.runs.caused_by(session.tenant_id, session.endpoint_id, started, actors, now)

@@ -92,6 +92,26 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
+    def caused_by(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        since: datetime,
+        actor_ids: frozenset[str],
+        now: datetime,
+        scan_limit: int = 500,
+    ) -> list[Run]:
+        """Runs started at or after `since` whose cause names one of `actor_ids`, oldest
+        first, among the first `scan_limit` runs."""
+        query = RunItem.query(
+            endpoint_id,
+            RunItem.run_id >= run_id_floor(since),
+            filter_condition=_visible(tenant_id, now),
+            limit=scan_limit,
+        )
+        runs = (to_entity(i) for i in query)
+        return [r for r in runs if r.cause and r.cause.by and r.cause.by.id in actor_ids]
+
     def newest_and_finished(
         self, tenant_id: str, endpoint_id: str, now: datetime, scan_limit: int = 500
     ) -> tuple[Run | None, Run | None]:

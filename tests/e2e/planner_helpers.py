@@ -183,6 +183,7 @@ class RuleModel:
                 for s in siblings
             },
             prompt=prompt,
+            sibling_ids={s["endpointName"]: s["endpointId"] for s in siblings},
         )
 
 

@@ -130,12 +130,14 @@ def unreadable(o: Observation, sibling: str) -> list[Call] | None:
     return None
 
 
-# 1. Automated recovery
-TIGHT_MS = 2000
-COOLDOWN = timedelta(minutes=5)
+# 1. Automated recovery (the seed's, verbatim: the health check polls faster while degraded;
+# the recovery runs at once when it asks, and its 5 min minimum keeps it from running again)
+TIGHT_MS = 10_000
 
 
 def health_check_rule(o: Observation) -> list[Call]:
+    if o.latest is None:
+        return decide("No answer yet: nothing to adapt")
     latest = body(o.latest)
     degraded = latest.get("status") != "healthy" or latest.get("error_count", 0) > 0
     hinted = hinted_interval(o)
@@ -148,20 +150,65 @@ def health_check_rule(o: Observation) -> list[Call]:
     return decide("Nothing new: the current schedule fits the health status")
 
 
-def trigger_recovery_rule(o: Observation) -> list[Call]:
-    health = body(o.siblings.get("Health Check"))
-    cooldown_until = body(o.latest).get("cooldown_until")
-    if health.get("needs_recovery") is not True:
-        return decide("The health check does not ask for recovery: hourly baseline")
-    if cooldown_until and parse_instant(cooldown_until) > o.now:
+def trigger_recovery_rule(health: str) -> Rule:
+    """Runs the recovery when the health check asks for it; the minimum interval (5 min from
+    the last run) is what keeps a second request from running it again too soon."""
+
+    def rule(o: Observation) -> list[Call]:
+        if body(o.siblings.get(health)).get("needs_recovery") is not True:
+            return decide("The health check does not ask for recovery: hourly baseline")
         return decide(
-            f"Health check needs recovery, but the last recovery's cooldown runs until "
-            f"{cooldown_until}: not triggering another one yet"
+            "Health check reports needs_recovery: running the recovery now",
+            run_now(o, "health check needs recovery"),
         )
-    return decide(
-        "Health check reports needs_recovery: running the recovery now",
-        run_now(o, "health check needs recovery"),
-    )
+
+    return rule
+
+
+def recovery_reflex_rule(health: str) -> Rule:
+    """What a model makes of the recovery's description: a reflex on the health check's answer,
+    set at its first look, renewed by nothing here (the scenario is short)."""
+
+    def rule(o: Observation) -> list[Call]:
+        if "(yours)" in o.prompt:
+            return decide("The recovery reflex is in place")
+        reflex = {
+            "when": {
+                "endpoint": o.sibling_ids[health],
+                "path": "body.needs_recovery",
+                "op": "==",
+                "value": True,
+            },
+            "do": {"action": "run_now"},
+            "cooldownMs": 300_000,
+            "reason": "Run immediately when the health check asks for recovery",
+        }
+        return decide("Set the recovery as a reflex", ("manage_reflexes", {"set": [reflex]}))
+
+    return rule
+
+
+def load_reflex_rule(upstream: str) -> Rule:
+    """The ETL hand-off as a reflex: run when the upstream reports a new batch, ready."""
+
+    def rule(o: Observation) -> list[Call]:
+        if "(yours)" in o.prompt:
+            return decide("The hand-off reflex is in place")
+        target = o.sibling_ids[upstream]
+        reflex = {
+            "when": {
+                "all": [
+                    {"endpoint": target, "path": "body.ready_for_load", "op": "==", "value": True},
+                    {"endpoint": target, "path": "body.batch_id", "op": "changed"},
+                ]
+            },
+            "do": {"action": "run_now"},
+            "cooldownMs": 0,
+            "reason": "Load each new batch as soon as it is ready",
+        }
+        return decide("Set the hand-off as a reflex", ("manage_reflexes", {"set": [reflex]}))
+
+    return rule
 
 
 # 2. Volume-based sync
@@ -264,7 +311,14 @@ def consumer_rule(o: Observation) -> list[Call]:
 
 RULES: dict[str, Rule] = {
     "Health Check": health_check_rule,
-    "Trigger Recovery": trigger_recovery_rule,
+    "Trigger Recovery": trigger_recovery_rule("Health Check"),
+    "Health Check (degraded from the start)": health_check_rule,
+    "Trigger Recovery (degraded from the start)": trigger_recovery_rule(
+        "Health Check (degraded from the start)"
+    ),
+    "Health Check (reflex)": health_check_rule,
+    "Trigger Recovery (reflex)": recovery_reflex_rule("Health Check (reflex)"),
+    "Load Batches (reflex)": load_reflex_rule("Extract Batches (reflex)"),
     "Sync Pending Records": sync_rule,
     "Order Processor": flash_sale_rule,
     "Inventory Sync": flash_sale_rule,
@@ -387,6 +441,34 @@ def own_body(session: dict[str, Any]) -> dict[str, Any]:
     return body(finished[0].get("responseBody"))
 
 
+def setup_look(session: dict[str, Any]) -> bool:
+    """The look a new endpoint gets when created, before it has answered: nothing of its own to
+    read (its rule may still set reflexes from its description)."""
+    if session.get("trigger") != "first_analysis":
+        return False
+    latest = [c for c in session["toolCalls"] if c["tool"] == "get_latest_response"]
+    return bool(latest) and body(latest[0]["result"]).get("found") is False
+
+
+def looks(api: Api, endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The endpoint's sessions after its setup look (which must not have acted), oldest first."""
+    sessions = api.sessions(endpoint)
+    if sessions and setup_look(sessions[0]):
+        assert actions(sessions[0]) == [], sessions[0]
+        return sessions[1:]
+    return sessions
+
+
+def nth_look(api: Api, endpoint: dict[str, Any], n: int, deadline_s: float) -> dict[str, Any]:
+    """Wait for the endpoint's n-th session (1-based) after its setup look and return it."""
+
+    def check() -> dict[str, Any] | None:
+        found = looks(api, endpoint)
+        return found[n - 1] if len(found) >= n else None
+
+    return until(check, deadline_s, f"session {n} of {endpoint['name']}", POLL_S)
+
+
 def nth_session(api: Api, endpoint: dict[str, Any], n: int, deadline_s: float) -> dict[str, Any]:
     """Wait for the endpoint's n-th session (1-based) and return it."""
 
@@ -468,32 +550,30 @@ def seconds(start: str, end: str) -> float:
     return (ms(end) - ms(start)) / 1000
 
 
-# --- 1. automated recovery -------------------------------------------------------------------
+# --- 1. automated recovery, the seed's settings verbatim --------------------------------------
 
-# The seed's endpoints; the health check without its 10 s minimum (tightened to 2 s here) and
-# the recovery without its 5 min one: clamps count from now, so it would turn "run now" into
-# "run in 5 min". The recovery's cooldown is the planner's to respect (description and
-# cooldown_until).
-HEALTH_MS = 60_000
 HEALTH_CHECK = {
     "name": "Health Check",
     "method": "GET",
-    "baselineIntervalMs": HEALTH_MS,
-    "maxIntervalMs": 300_000,
-    "timeoutMs": 10_000,
+    "baselineIntervalMs": 60000,
+    "minIntervalMs": 10000,
+    "maxIntervalMs": 300000,
+    "timeoutMs": 10000,
     "description": "Monitors service health. When status is degraded or error_count > 0, poll "
     "faster. When errors detected, trigger-recovery should run immediately.",
 }
 TRIGGER_RECOVERY = {
     "name": "Trigger Recovery",
     "method": "POST",
-    "baselineIntervalMs": HOUR_MS,
-    "timeoutMs": 30_000,
+    "baselineIntervalMs": 3600000,
+    "minIntervalMs": 300000,
+    "timeoutMs": 30000,
     "description": "Recovery action that restarts the service. Only run when health-check shows "
     "errors. After triggering, wait at least 5 minutes before another attempt. When service "
     "recovers, return to hourly baseline.",
 }
-DEGRADED = {"status": "degraded", "error_count": 3, "latency_ms": 900, "needs_recovery": False}
+RECOVERY_MIN_MS = 300_000
+HEALTHY = {"status": "healthy", "error_count": 0, "latency_ms": 45}
 NEEDS_RECOVERY = {
     "status": "degraded",
     "error_count": 15,
@@ -501,102 +581,241 @@ NEEDS_RECOVERY = {
     "latency_ms": 2500,
     "needs_recovery": True,
 }
-HEALTHY = {"status": "healthy", "error_count": 0, "latency_ms": 45}
-# The health check's sessions must come before the recovery's, each pair a minute apart (the
-# one-a-minute rule): the health check's second (relaxing, once healthy) before the recovery's
-# second (degraded again, in its cooldown). So the health check asks for recovery only after a
-# few tightened runs, about 10 s after its first session, and turns healthy near the end of its
-# minute (`near_gap_end`), for its next session to come right then.
-RUNS_BEFORE_ALARM = 4
+
+
+@dataclass
+class Service:
+    """The seed's service on the loopback targets: its health answer and its restart action."""
+
+    s: Scene
+    key: str
+    suffix: str
+    state: dict[str, Any]
+    job: str = ""
+    health: dict[str, Any] = field(default_factory=dict)
+    recovery: dict[str, Any] = field(default_factory=dict)
+
+    def create(self) -> None:
+        api, targets = self.s.api, self.s.targets
+        self.job = api.create_job(f"Service Recovery Workflow{self.suffix}")
+        health_url = targets.serve(
+            f"/{self.key}/health", lambda: {**self.state, "last_check": now_iso()}
+        )
+        restart_url = targets.serve(
+            f"/{self.key}/restart",
+            lambda: {
+                "action": "restart",
+                "triggered_at": now_iso(),
+                "status": "initiated",
+                "cooldown_until": now_iso(timedelta(minutes=5)),
+            },
+        )
+        self.health = api.create_endpoint(
+            self.job, {**HEALTH_CHECK, "name": f"Health Check{self.suffix}", "url": health_url}
+        )
+        self.recovery = api.create_endpoint(
+            self.job,
+            {**TRIGGER_RECOVERY, "name": f"Trigger Recovery{self.suffix}", "url": restart_url},
+        )
+
+    def report(self, state: dict[str, Any]) -> None:
+        self.state = dict(state)
+
+    def check(self, n: int) -> dict[str, Any]:
+        """Have the health check answer now (within its 10 s minimum); its n-th run."""
+        self.s.run_now(self.health)
+        return wait_runs(self.s.api, self.health, n, 30)[n - 1]
+
+    def setup_looks(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Each endpoint's first look, right after it was created (before the health check's
+        first run, a minute away)."""
+        api = self.s.api
+        looked = [nth_session(api, e, 1, FIRST_SESSION_S) for e in (self.health, self.recovery)]
+        for endpoint, session in zip((self.health, self.recovery), looked, strict=True):
+            assert session["trigger"] == "first_analysis", self.s.show(endpoint, session)
+            assert ms(session["analyzedAt"]) - ms(endpoint["createdAt"]) < 60_000
+        assert api.runs(self.health) == []
+        return looked[0], looked[1]
+
+    def restarts(self) -> int:
+        return len(self.s.targets.hits(f"/{self.key}/restart"))
+
+
+def status_of(run: dict[str, Any]) -> Any:
+    return body(run.get("responseBody")).get("status")
+
+
+def recovered_at_once(svc: Service, alarm: dict[str, Any], deadline_s: float) -> dict[str, Any]:
+    """The recovery's one run after the alarm, asked for by a session, and run at once: it never
+    ran before, so its minimum does not hold it back."""
+    api = svc.s.api
+    (restart,) = wait_runs(api, svc.recovery, 1, deadline_s)
+    assert restart["status"] == "success" and restart["source"] == "ai-oneshot", restart
+    cause = restart["cause"]
+    assert cause["kind"] == "oneshot-hint" and cause["by"]["type"] == "session", restart
+    session = next(x for x in api.sessions(svc.recovery) if x["id"] == cause["by"]["id"])
+    svc.s.expect(svc.recovery, session, ["propose_next_time"])
+    assert sibling_body(session, svc.health["name"])["needs_recovery"] is True
+    assert ms(restart["startedAt"]) - done(session) < AT_ONCE_MS, (session, restart)
+    assert ms(restart["startedAt"]) > ms(alarm["startedAt"])
+    assert svc.restarts() == 1
+    settled = api.endpoint(svc.recovery)
+    assert ms(settled["nextRunAt"]) == ms(restart["startedAt"]) + HOUR_MS  # hourly again
+    return restart
 
 
 def automated_recovery(s: Scene) -> str:
+    """Healthy first, then degraded: the recovery runs once, at once, and a second request
+    within its 5 minutes waits for the minimum."""
+    svc = Service(s, "recovery", "", dict(HEALTHY))
+    svc.create()
+    svc.setup_looks()
     api = s.api
-    health_state = dict(DEGRADED)
 
-    def report(state: dict[str, Any]) -> None:
-        health_state.clear()
-        health_state.update(state)
+    svc.check(1)  # healthy: nothing for the recovery to do
+    r1 = nth_look(api, svc.recovery, 1, DEFERRED_S)
+    s.expect(svc.recovery, r1, [])
 
-    def restart() -> dict[str, Any]:
-        return {
-            "action": "restart",
-            "triggered_at": now_iso(),
-            "status": "initiated",
-            "cooldown_until": now_iso(COOLDOWN),
-        }
+    svc.report(NEEDS_RECOVERY)
+    alarm = svc.check(2)
+    restart = recovered_at_once(svc, alarm, DEFERRED_S)
+    h = nth_look(api, svc.health, 2, DEFERRED_S)
+    assert [t for t, _ in actions(h)] == ["propose_interval"], s.show(svc.health, h)
 
-    job = api.create_job("Service Recovery Workflow")
-    health_url = s.targets.serve(
-        "/recovery/health", lambda: {**health_state, "last_check": now_iso()}
-    )
-    health = api.create_endpoint(job, {**HEALTH_CHECK, "url": health_url})
-    recovery = api.create_endpoint(
-        job, {**TRIGGER_RECOVERY, "url": s.targets.serve("/recovery/restart", restart)}
-    )
-    s.run_now(health)  # check now rather than in a minute
+    # Worse, before the recovery's 5 minutes are up: its session asks again, and its minimum,
+    # counted from its last run, holds the run to the fifth minute.
+    svc.report({**NEEDS_RECOVERY, "status": "critical", "error_count": 40})
+    # The health check polls every 10 s now (tightened): its next answer says so.
+    critical = wait_runs(api, svc.health, 1, DEFERRED_S, lambda r: status_of(r) == "critical")
+    since = ms(critical[-1]["startedAt"])
 
-    # Degraded: the health check's first session tightens its polling to 2 s.
-    h1 = nth_session(api, health, 1, FIRST_SESSION_S)
-    ((_, tighten),) = s.expect(health, h1, ["propose_interval"])
-    assert tighten["intervalMs"] == TIGHT_MS and h1["status"] == "success"
-    assert h1["tokenUsage"] > 0 and h1["reasoning"].startswith("Degraded")
-    wait_runs(api, health, RUNS_BEFORE_ALARM, 30, lambda r: r["source"] == "ai-interval")
-    assert api.sessions(recovery) == []  # nothing asked for recovery yet
+    def asked_again() -> dict[str, Any] | None:
+        later = [x for x in looks(api, svc.recovery) if done(x) > since]
+        return later[0] if later else None
 
-    # Errors: the health check asks for recovery, and the recovery runs at once.
-    report(NEEDS_RECOVERY)
-    (restart_run,) = wait_runs(api, recovery, 1, 60)
-    alarm = next(r for r in api.runs(health) if body(r.get("responseBody")).get("needs_recovery"))
-    assert restart_run["status"] == "success" and restart_run["source"] == "ai-oneshot"
-    reaction_s = seconds(alarm["startedAt"], restart_run["startedAt"])
-    assert 0 < reaction_s < 60, (alarm, restart_run)
-    (r1,) = api.sessions(recovery)
-    s.expect(recovery, r1, ["propose_next_time"])
-    assert sibling_body(r1, "Health Check")["needs_recovery"] is True
-    assert len(s.targets.hits("/recovery/restart")) == 1
-
-    # Still degraded: polled every 2 s, until shortly before its minute since h1 is over.
-    runs = near_gap_end(api, health, h1)
-    tightened = [r for r in runs if r["source"] == "ai-interval"]
-    assert len(tightened) >= 15, runs
-    for pair in pairwise(runs):
-        if pair[0]["source"] == pair[1]["source"] == "ai-interval":
-            assert_cadence(list(pair), TIGHT_MS)
-
-    # Healthy again: the health check's next session relaxes it back to its baseline.
-    report(HEALTHY)
-    h2 = nth_session(api, health, 2, DEFERRED_S)
-    s.expect(health, h2, ["clear_hints"])
-    assert own_body(h2)["status"] == "healthy"
-    assert api.endpoint(health).get("aiHintIntervalMs") is None
-
-    # Degraded again (checked at once), within the recovery's cooldown: its next session reads
-    # the errors and the cooldown, and does not run it again.
-    report({**NEEDS_RECOVERY, "error_count": 22})
-    s.run_now(health)
-    r2 = nth_session(api, recovery, 2, DEFERRED_S)
-    seen = sibling_body(r2, "Health Check")
-    assert seen.get("needs_recovery") is True, (
-        "the recovery's second session came before the health check's degraded run:\n"
-        + s.show(recovery, r2)
-    )
-    s.expect(recovery, r2, [])
-    assert "cooldown" in r2["reasoning"]
-    assert parse_instant(own_body(r2)["cooldown_until"]) > parse_instant(r2["analyzedAt"])
-    assert len(api.runs(recovery)) == 1 and len(s.targets.hits("/recovery/restart")) == 1
-    settled = api.endpoint(recovery)
-    assert settled.get("aiHintNextRunAt") is None
-    assert ms(settled["nextRunAt"]) == ms(restart_run["startedAt"]) + HOUR_MS  # hourly again
-    # The health check is back on its one-minute baseline.
-    relaxed = api.endpoint(health)
-    assert relaxed.get("aiHintIntervalMs") is None and relaxed.get("aiHintNextRunAt") is None
-    assert ms(relaxed["nextRunAt"]) == ms(relaxed["lastRunAt"]) + HEALTH_MS
+    asked = until(asked_again, DEFERRED_S, "the recovery's session after the critical answer")
+    s.expect(svc.recovery, asked, ["propose_next_time"])
+    held = api.endpoint(svc.recovery)
+    assert ms(held["nextRunAt"]) == ms(restart["startedAt"]) + RECOVERY_MIN_MS, held
+    assert held["nextRunCause"]["kind"] == "clamp", held
+    assert len(api.runs(svc.recovery)) == 1 and svc.restarts() == 1
     return (
-        f"recovery ran {reaction_s:.1f} s after the first needs_recovery response; health check "
-        f"relaxed {seconds(h1['analyzedAt'], h2['analyzedAt']):.0f} s after tightening; cooldown "
-        f"held {seconds(r1['analyzedAt'], r2['analyzedAt']):.0f} s after the recovery"
+        f"recovery ran {seconds(alarm['startedAt'], restart['startedAt']):.1f} s after the "
+        f"alarm; asked again {seconds(restart['startedAt'], asked['analyzedAt']):.0f} s later, "
+        "held to its 5 min minimum"
     )
+
+
+def recovery_degraded_from_the_start(s: Scene) -> str:
+    """Set up while the service is already degraded: the health check's very first answer is
+    news to the recovery, which runs once, at once."""
+    svc = Service(s, "degraded-first", " (degraded from the start)", dict(NEEDS_RECOVERY))
+    svc.create()
+    svc.setup_looks()
+    alarm = svc.check(1)
+    restart = recovered_at_once(svc, alarm, DEFERRED_S)
+    reaction = seconds(alarm["startedAt"], restart["startedAt"])
+    return f"recovery ran {reaction:.1f} s after the first answer"
+
+
+def reflexes_of(api: Api, endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api.get(f"/endpoints/{endpoint['id']}/reflexes")["reflexes"]
+    return found
+
+
+def wait_reflex(api: Api, endpoint: dict[str, Any]) -> dict[str, Any]:
+    """The reflex the endpoint's first look set from its description."""
+
+    def first() -> dict[str, Any] | None:
+        found = reflexes_of(api, endpoint)
+        return found[0] if found else None
+
+    return until(first, FIRST_SESSION_S, f"a reflex on {endpoint['name']}", POLL_S)
+
+
+def reacted(
+    api: Api, endpoint: dict[str, Any], signal: dict[str, Any], reflex: dict[str, Any]
+) -> dict[str, Any]:
+    """The endpoint's run the reflex caused on `signal`'s answer, with no session between."""
+    run = wait_runs(api, endpoint, 1, 30, after(ms(signal["startedAt"])))[-1]
+    assert run["cause"]["kind"] == "reflex" and run["cause"]["by"]["id"] == reflex["id"], run
+    assert ms(run["startedAt"]) - ms(signal["finishedAt"]) < AT_ONCE_MS, (signal, run)
+    between_them = [
+        x
+        for x in api.sessions(endpoint)
+        if ms(signal["finishedAt"]) < done(x) < ms(run["startedAt"])
+    ]
+    assert between_them == []
+    return run
+
+
+def recovery_by_reflex(s: Scene) -> str:
+    """The recovery's first look turns its description into a reflex; the health check's
+    answer then runs it within a second, and the cooldown and minimum hold a second one."""
+    svc = Service(s, "reflex-recovery", " (reflex)", dict(HEALTHY))
+    svc.create()
+    api = s.api
+    reflex = wait_reflex(api, svc.recovery)
+    assert reflex["createdBy"]["type"] == "session" and reflex["cooldownMs"] == 300_000
+    assert reflex["when"]["endpoint"] == svc.health["id"] and reflex["active"] is True
+
+    svc.check(1)  # healthy: the reflex does not hold
+    svc.report(NEEDS_RECOVERY)
+    alarm = svc.check(2)
+    restart = reacted(api, svc.recovery, alarm, reflex)
+    fired = reflexes_of(api, svc.recovery)[0]
+    assert fired["fireCount"] == 1 and fired["lastFiredRunId"] == alarm["id"], fired
+
+    svc.report({**NEEDS_RECOVERY, "error_count": 40})
+    svc.check(3)  # still asking: within the cooldown, nothing fires
+    assert reflexes_of(api, svc.recovery)[0]["fireCount"] == 1
+    assert len(api.runs(svc.recovery)) == 1 and svc.restarts() == 1
+    return (
+        f"recovery ran {seconds(alarm['finishedAt'], restart['startedAt']):.2f} s after the "
+        "alarm's answer, by reflex"
+    )
+
+
+def etl_by_reflex(s: Scene) -> str:
+    """The load stage's first look sets a reflex on its upstream's batch id: each new batch
+    that is ready runs it at once, a repeated or unready one does not."""
+    api = s.api
+    state = {"batch_id": "b1", "ready_for_load": True}
+    job = api.create_job("ETL by reflex")
+    extract = api.create_endpoint(
+        job,
+        {
+            "name": "Extract Batches (reflex)",
+            "url": s.targets.serve("/reflex-etl/extract", lambda: dict(state)),
+            "baselineIntervalMs": HOUR_MS,
+            "description": "Extracts a batch; reports batch_id and ready_for_load.",
+        },
+    )
+    load = api.create_endpoint(
+        job,
+        {
+            "name": "Load Batches (reflex)",
+            "method": "POST",
+            "url": s.targets.serve("/reflex-etl/load", lambda: {"loaded": state["batch_id"]}),
+            "baselineIntervalMs": HOUR_MS,
+            "description": "Loads a batch. Run as soon as Extract Batches reports a new batch "
+            "that is ready_for_load.",
+        },
+    )
+    reflex = wait_reflex(api, load)
+    answers = [("b1", True), ("b2", True), ("b2", True), ("b3", False), ("b4", True)]
+    loaded: list[str] = []
+    for n, (batch, ready) in enumerate(answers, start=1):
+        state.update(batch_id=batch, ready_for_load=ready)
+        s.run_now(extract)
+        signal = wait_runs(api, extract, n, 30)[n - 1]
+        if batch in ("b2", "b4") and (batch, ready) != answers[n - 2]:
+            reacted(api, load, signal, reflex)
+            loaded.append(batch)
+    runs = api.runs(load)
+    assert [r["responseBody"]["loaded"] for r in runs] == ["b2", "b4"], runs
+    assert reflexes_of(api, load)[0]["fireCount"] == 2
+    return f"loaded {loaded} by reflex, each within a second of its batch"
 
 
 # --- 2. volume-based sync --------------------------------------------------------------------
@@ -633,7 +852,7 @@ def volume_based_sync(s: Scene) -> str:
     )
 
     # 5000 pending: tightened to the minimum interval.
-    s1 = nth_session(api, endpoint, 1, FIRST_SESSION_S)
+    s1 = nth_look(api, endpoint, 1, FIRST_SESSION_S)
     ((_, faster),) = s.expect(endpoint, s1, ["propose_interval"])
     assert faster["intervalMs"] == SYNC_MIN_MS and own_body(s1)["records_pending"] == 5000
     runs = wait_runs(api, endpoint, 3, 30, lambda r: r["source"] == "ai-interval")
@@ -643,7 +862,7 @@ def volume_based_sync(s: Scene) -> str:
     # Caught up (near the end of its minute): relaxed to the maximum interval.
     near_gap_end(api, endpoint, s1)
     pending["records"] = 45
-    s2 = nth_session(api, endpoint, 2, DEFERRED_S)
+    s2 = nth_look(api, endpoint, 2, DEFERRED_S)
     ((_, slower),) = s.expect(endpoint, s2, ["propose_interval"])
     assert slower["intervalMs"] == SYNC_MAX_MS and own_body(s2)["status"] == "caught_up"
 
@@ -716,20 +935,20 @@ def flash_sale(s: Scene) -> str:
     s.run_now(monitor)  # the spike is on before the others first run
 
     # The spike: analytics pauses until the monitor's pause_until; the others go on.
-    a1 = nth_session(api, analytics, 1, FIRST_SESSION_S)
+    a1 = nth_look(api, analytics, 1, FIRST_SESSION_S)
     ((_, paused_args),) = s.expect(analytics, a1, ["pause_until"])
     assert sibling_body(a1, "Traffic Monitor")["load_status"] == "high"
     state = api.endpoint(analytics)
     assert ms(state["pausedUntil"]) == ms(paused_args["untilIso"]) == ms(state["nextRunAt"])
-    s.expect(orders, nth_session(api, orders, 1, FIRST_SESSION_S), [])
-    s.expect(inventory, nth_session(api, inventory, 1, FIRST_SESSION_S), [])
+    s.expect(orders, nth_look(api, orders, 1, FIRST_SESSION_S), [])
+    s.expect(inventory, nth_look(api, inventory, 1, FIRST_SESSION_S), [])
     wait_runs(api, orders, 3, 30, after(done(a1)))  # orders keep coming
 
     # The spike ends: analytics resumes at its next session and runs at once.
     load["high"] = False
     s.run_now(monitor)
     cleared = wait_runs(api, monitor, 2, 20)[1]
-    a2 = nth_session(api, analytics, 2, DEFERRED_S)
+    a2 = nth_look(api, analytics, 2, DEFERRED_S)
     ((_, resumed_args),) = s.expect(analytics, a2, ["pause_until"])
     assert resumed_args == {"untilIso": None, "reason": "Load normalized - resuming"}
     assert sibling_body(a2, "Traffic Monitor")["load_status"] == "normal"
@@ -818,11 +1037,11 @@ def etl_pipeline(s: Scene) -> str:
     )
     # Yesterday: batch 2025-11-01 was extracted and transformed.
     s.run_now(transform_ep)
-    t0 = nth_session(api, transform_ep, 1, FIRST_SESSION_S)
+    t0 = nth_look(api, transform_ep, 1, FIRST_SESSION_S)
     s.expect(transform_ep, t0, [])
     assert own_body(t0)["batch_id"] == "2025-11-01"
     s.run_now(extract_ep)
-    e1 = nth_session(api, extract_ep, 1, FIRST_SESSION_S)
+    e1 = nth_look(api, extract_ep, 1, FIRST_SESSION_S)
     assert own_body(e1)["batch_id"] == "2025-11-01"
 
     # Today's extract reports a new batch.
@@ -831,21 +1050,21 @@ def etl_pipeline(s: Scene) -> str:
     announced = wait_runs(api, extract_ep, 2, 20)[1]
     assert announced["responseBody"]["batch_id"] == "2025-11-02"
     # Load, never run, first loads what transform holds (yesterday's batch).
-    l1 = nth_session(api, load_ep, 1, 30)
+    l1 = nth_look(api, load_ep, 1, 30)
     s.expect(load_ep, l1, ["propose_next_time"])
     assert "2025-11-01" in l1["reasoning"]
 
     # Transform runs for the new batch at its next session, and load follows.
-    t1 = nth_session(api, transform_ep, 2, DEFERRED_S)
+    t1 = nth_look(api, transform_ep, 2, DEFERRED_S)
     s.expect(transform_ep, t1, ["propose_next_time"])
     assert "2025-11-02" in t1["reasoning"]
     assert sibling_body(t1, "Extract Customer Data")["batch_id"] == "2025-11-02"
     # A load session in the same analysis as t1 still reads yesterday's transform (its run
     # for the new batch is only starting); the run's new batch_id then wakes load again.
-    l2 = nth_session(api, load_ep, 2, DEFERRED_S)
+    l2 = nth_look(api, load_ep, 2, DEFERRED_S)
     if not actions(l2):
         assert "No new batch" in l2["reasoning"], s.show(load_ep, l2)
-        l2 = nth_session(api, load_ep, 3, DEFERRED_S)
+        l2 = nth_look(api, load_ep, 3, DEFERRED_S)
     s.expect(load_ep, l2, ["propose_next_time"])
     assert "2025-11-02" in l2["reasoning"]
     loads = wait_runs(api, load_ep, 2, 15)
@@ -929,7 +1148,7 @@ def cache_cooldown(s: Scene) -> str:
     )
 
     # Warmed 75 min ago, cooldown 60 min: run at once, which warms the cache.
-    c1 = nth_session(api, due, 1, FIRST_SESSION_S)
+    c1 = nth_look(api, due, 1, FIRST_SESSION_S)
     ((_, args),) = s.expect(due, c1, ["propose_next_time"])
     assert "cooldown elapsed" in args["reason"]
     first, warm = wait_runs(api, due, 2, 20)[:2]
@@ -938,7 +1157,7 @@ def cache_cooldown(s: Scene) -> str:
     assert ms(warm["startedAt"]) < ms(first["startedAt"]) + CACHE_MS  # before its baseline slot
 
     # Warmed 30 min ago: warming is needed but the cooldown holds; it stays on its baseline.
-    c2 = nth_session(api, cooling, 1, FIRST_SESSION_S)
+    c2 = nth_look(api, cooling, 1, FIRST_SESSION_S)
     s.expect(cooling, c2, [])
     assert "cooldown active - 30 min elapsed of 60" in c2["reasoning"]
     runs = wait_runs(api, cooling, 2, 30)
@@ -996,21 +1215,21 @@ def tiered_priority(s: Scene) -> str:
     s.run_now(health)
 
     # 95% load, LOW and NORMAL paused: both pause at their first session; CRITICAL does not.
-    n1 = nth_session(api, normal, 1, FIRST_SESSION_S)
-    w1 = nth_session(api, low, 1, FIRST_SESSION_S)
+    n1 = nth_look(api, normal, 1, FIRST_SESSION_S)
+    w1 = nth_look(api, low, 1, FIRST_SESSION_S)
     s.expect(normal, n1, ["pause_until"])
     s.expect(low, w1, ["pause_until"])
-    s.expect(critical, nth_session(api, critical, 1, FIRST_SESSION_S), [])
+    s.expect(critical, nth_look(api, critical, 1, FIRST_SESSION_S), [])
     wait_runs(api, critical, 3, 30, after(max(done(n1), done(w1))))
 
     # 70%: NORMAL is active again and resumes; LOW stays paused.
     paused_levels.remove("NORMAL")
     s.run_now(health)
-    n2 = nth_session(api, normal, 2, DEFERRED_S)
+    n2 = nth_look(api, normal, 2, DEFERRED_S)
     ((_, resumed_args),) = s.expect(normal, n2, ["pause_until"])
     assert resumed_args["untilIso"] is None
     normal_runs = wait_runs(api, normal, 1, 15, after(opened(n2)))
-    w2 = nth_session(api, low, 2, DEFERRED_S)
+    w2 = nth_look(api, low, 2, DEFERRED_S)
     s.expect(low, w2, [])
     assert "LOW tier: no change" in w2["reasoning"]
     advice = sibling_body(w2, "System Health Monitor")["recommendations"]
@@ -1066,7 +1285,7 @@ def cross_job_status(s: Scene) -> str:
     )
 
     # Upstream down: the consumer pauses on its own response (no sibling reports it).
-    d1 = nth_session(api, consumer, 1, FIRST_SESSION_S)
+    d1 = nth_look(api, consumer, 1, FIRST_SESSION_S)
     ((_, args),) = s.expect(consumer, d1, ["pause_until"])
     assert args["reason"] == "Upstream service unavailable"
     assert result_of(d1, "get_sibling_latest_responses")["count"] == 0
@@ -1080,7 +1299,7 @@ def cross_job_status(s: Scene) -> str:
     back = next(r for r in runs if after(done(d1))(r))
     assert ms(back["slotAt"]) == until_ms and ms(back["startedAt"]) >= until_ms, back
     assert back["responseBody"]["upstream_health"]["status"] == "healthy"
-    d2 = nth_session(api, consumer, 2, DEFERRED_S)
+    d2 = nth_look(api, consumer, 2, DEFERRED_S)
     s.expect(consumer, d2, [])
     assert ms(api.endpoint(consumer)["pausedUntil"]) == until_ms < ms(d2["analyzedAt"])  # over
     assert_untouched(s, checker)  # the upstream's own job
@@ -1217,6 +1436,9 @@ def ai_not_configured(s: Scene) -> str:
 
 SCENARIOS: dict[str, Scenario] = {
     "recovery": automated_recovery,
+    "recovery_degraded": recovery_degraded_from_the_start,
+    "recovery_reflex": recovery_by_reflex,
+    "etl_reflex": etl_by_reflex,
     "sync": volume_based_sync,
     "flash": flash_sale,
     "etl": etl_pipeline,
@@ -1303,8 +1525,22 @@ def played(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Iterator[P
     assert code == 0, planner.stderr()
 
 
-def test_automated_recovery_runs_at_once_respects_its_cooldown_and_relaxes(played: Played) -> None:
+def test_seed_recovery_healthy_then_degraded_runs_once_at_once(played: Played) -> None:
     print("\n" + played.result("recovery"))
+
+
+def test_seed_recovery_degraded_from_the_first_answer_runs_once_at_once(played: Played) -> None:
+    print("\n" + played.result("recovery_degraded"))
+
+
+def test_a_reflex_set_from_the_description_runs_the_recovery_within_a_second(
+    played: Played,
+) -> None:
+    print("\n" + played.result("recovery_reflex"))
+
+
+def test_a_reflex_runs_the_load_stage_on_each_new_ready_batch(played: Played) -> None:
+    print("\n" + played.result("etl_reflex"))
 
 
 def test_volume_based_sync_tightens_on_backlog_and_relaxes_when_caught_up(played: Played) -> None:

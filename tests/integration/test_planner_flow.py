@@ -239,3 +239,26 @@ def test_a_reflex_set_from_the_description_runs_the_recovery_without_a_session(
     flow.run(flow.health, {**DEGRADED, "error_count": 40})
     assert flow.ep(flow.recovery).next_run_at == restart.started_at + timedelta(hours=1)
     assert len(flow.recovery_runs()) == 1
+
+
+def test_a_session_lists_the_hints_reflexes_and_runs_it_caused(flow: Workflow, api: Api) -> None:
+    assert isinstance(flow.deps.planner_model, ScriptedModel)
+    flow.deps.planner_model.rules["Trigger Recovery"] = recovery_reflex_rule
+    flow.analyse()
+    flow.clock.advance(timedelta(seconds=60))
+    signal = flow.run(flow.health, DEGRADED)
+    restart = flow.run(flow.recovery, RESTARTED)  # caused by the reflex the session set
+    flow.clock.advance(timedelta(seconds=1))
+    report = flow.analyse()
+    tighten = next(s for s in report.sessions if s.endpoint_id == flow.health)
+    (reflex,) = flow.deps.reflexes.list_by_job("acme", flow.job)
+    setter = reflex.created_by.id
+
+    detail = api.get(f"/api/sessions/{setter}").body
+    assert detail["trigger"] == "first_analysis"
+    assert detail["caused"] == {"hints": [], "reflexes": [reflex.id], "runs": [restart.id]}
+    health_detail = api.get(f"/api/sessions/{tighten.id}").body
+    assert [h["tool"] for h in health_detail["caused"]["hints"]] == ["propose_interval"]
+    nxt = flow.run(flow.health, DEGRADED)  # the tightened run the session caused
+    again = api.get(f"/api/sessions/{tighten.id}").body["caused"]
+    assert again["runs"] == [nxt.id] and signal.id not in again["runs"]

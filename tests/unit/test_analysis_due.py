@@ -184,6 +184,9 @@ def test_an_own_change_right_after_a_session_it_did_not_cause_is_read_at_once() 
     # A sibling's change right after a sibling-caused session waits for the gap.
     found = verdict(ep(), session(T, trigger="sibling_change"), {"s": now}, now)
     assert not found.analyse and found.next_due == T + MIN_GAP
+    # A first look (usually before anything answered) never holds back what comes next.
+    first = session(T, trigger="first_analysis", siblings_seen={})
+    assert verdict(ep(), first, {"s": now}, now).reason == "sibling_change"
 
 
 def test_siblings_a_reflex_watches_are_not_news() -> None:
