@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.schemas import Instant, IntervalMs, Schema
@@ -334,6 +335,11 @@ Reason = Annotated[StrictStr, Field(min_length=1, max_length=REASON_MAX), AfterV
 
 class ReflexSpec(Schema):
     """One reflex: when `when` holds after a run, do `do` (at most once per cooldown)."""
+
+    # A misspelt `cooldown` or `expires` would silently take the default: refuse it instead.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
 
     when: Condition
     do: Action

@@ -333,3 +333,12 @@ def test_a_failing_reflex_read_does_not_fail_the_run(
     assert run.status == "success"
     settled: Endpoint = _ep(deps, health)
     assert settled.last_run_at == run.started_at and settled.lock_token is None
+
+
+def test_a_misspelt_top_level_field_is_refused_not_defaulted(api: Api) -> None:
+    _, _, recovery = _job(api)
+    before = snapshot()
+    refused = api.post(f"/api/endpoints/{recovery}/reflexes", {**SELF_RULE, "cooldown": 300_000})
+    assert refused.status == 400
+    assert refused.body["error"]["details"][0]["field"] == "cooldown"
+    assert snapshot() == before

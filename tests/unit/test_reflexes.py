@@ -113,7 +113,6 @@ def test_round_trip_through_stored_json() -> None:
         {"action": "pause", "until": "2026-02-01T10:00:00.123456+01:00"},
         cooldownMs=0,
         expiresAt="2026-03-01T00:00:00Z",
-        id="ignored at the top level",
     )
     stored = to_json(parsed)
     assert stored["do"] == {"action": "pause", "until": "2026-02-01T09:00:00.123Z"}
@@ -324,7 +323,14 @@ def test_hostile_requests_are_refused_field_by_field() -> None:
         "cooldownMs": deep,
         "expiresAt": deep,
     }
-    assert fields_of(data) == ["when.value", "do.x", "reason", "cooldownMs", "expiresAt"]
+    assert fields_of(data) == [
+        "when.value",
+        "do.x",
+        "reason",
+        "cooldownMs",
+        "expiresAt",
+        "ignored",  # unknown top-level keys are refused too
+    ]
     data = {"when": {"path": deep, "op": deep, "endpoint": deep}, "do": deep, "reason": "x" * 10**7}
     assert fields_of(data) == ["when.endpoint", "when.path", "when.op", "do.action", "reason"]
     assert fields_of(spec_data({"all": deep})) == ["when.all.0"]
@@ -768,3 +774,11 @@ def test_planner_expiry() -> None:
         with pytest.raises(ValidationFailed) as caught:
             planner_expiry(NOW, past)
         assert caught.value.details == [{"field": "expiresAt", "message": "must be in the future"}]
+
+
+def test_unknown_top_level_fields_are_refused_by_name() -> None:
+    # A misspelt cooldown would otherwise silently take the default.
+    body = {"when": clause("status", "==", "failed"), "do": {"action": "run_now"}, "reason": "r"}
+    with pytest.raises(ValidationFailed) as refused:
+        parse_reflex({**body, "cooldown": 300_000})
+    assert [d["field"] for d in refused.value.details] == ["cooldown"]
