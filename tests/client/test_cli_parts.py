@@ -69,7 +69,9 @@ def test_table_aligns_and_cuts_cells() -> None:
         {"id": "run_2", "status": "failed", "errorMessage": "boom " * 30, "durationMs": 1500},
     ]
     lines = table(rows, RUN_COLUMNS).splitlines()
-    assert lines[0].split() == ["ID", "STATUS", "SOURCE", "STARTED", "DURATION", "HTTP", "ERROR"]
+    assert lines[0].split() == [
+        "ID", "STATUS", "SOURCE", "CAUSE", "STARTED", "DURATION", "HTTP", "ERROR",
+    ]  # fmt: skip
     assert lines[1].index("success") == lines[2].index("failed") == lines[0].index("STATUS")
     assert "1s500ms" in lines[2] and lines[2].endswith("…")
     assert table([], RUN_COLUMNS) == "(none)"
