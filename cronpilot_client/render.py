@@ -18,6 +18,7 @@ class Column:
 
     header: str
     cell: Callable[[Mapping[str, Any]], Any]
+    limit: int = MAX_CELL  # longer cells are cut with an ellipsis
 
 
 def field(header: str, key: str) -> Column:
@@ -49,7 +50,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
     if not rows:
         return "(none)"
     grid = [[column.header for column in columns]]
-    grid.extend([cell_text(column.cell(row)) for column in columns] for row in rows)
+    grid.extend([cell_text(column.cell(row), column.limit) for column in columns] for row in rows)
     widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
     return "\n".join(
         "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
@@ -166,11 +167,12 @@ def _scalar_text(value: Any) -> str:
 
 
 def _clause(clause: Mapping[str, Any]) -> str:
-    endpoint = clause.get("endpoint", "self")
-    # Sibling ids are 21 random characters: the first few tell them apart in a table.
+    endpoint = str(clause.get("endpoint", "self"))
     subject = str(clause.get("path", "?"))
     if endpoint != "self":
-        subject = f"{short_id(endpoint, keep=6)}:{subject}"
+        # Endpoint ids are 21 random characters with no prefix: the first few tell siblings
+        # apart in a table (`reflexes show` has the whole id).
+        subject = f"{endpoint[:6]}…:{subject}"
     op = clause.get("op", "?")
     if op == "changed":
         return f"{subject} changed"
@@ -247,7 +249,8 @@ SESSION_COLUMNS = (
 )
 REFLEX_COLUMNS = (
     field("ID", "id"),
-    Column("WHEN", lambda r: condition(r.get("when"))),
+    # A condition is the point of a reflex: wider than other cells (`show` has all of it).
+    Column("WHEN", lambda r: condition(r.get("when")), limit=80),
     Column("DO", lambda r: action(r.get("do"))),
     Column("COOLDOWN", lambda r: format_ms(r.get("cooldownMs"))),
     Column("EXPIRES", lambda r: r.get("expiresAt") or "never"),
