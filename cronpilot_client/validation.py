@@ -41,8 +41,8 @@ def checked_reflex(data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a reflex rule with the parser the API uses (so errors name `when.all.0.op` as
     the API would); return its canonical JSON, limited to the fields given.
 
-    Not `checked_body`: a rule's `changed` clause must be sent without a `value` (an explicit
-    null is a different rule), which only the API's own `to_json` gets right.
+    Not `checked_body`: its dump would send a `changed` clause with `"value": null`, which the
+    API refuses (`changed` takes no value); the API's own `to_json` leaves it out.
     """
     try:
         spec = parse_reflex(dict(data))
