@@ -132,6 +132,10 @@ class ApiClient:
         """PATCH `body` (JSON) to `path`."""
         return self.request("PATCH", path, body=body, **kw)
 
+    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        """PUT `body` (JSON) to `path`: the resource is replaced whole."""
+        return self.request("PUT", path, body=body, **kw)
+
     def delete(self, path: str, **kw: Any) -> Any:
         """DELETE `path`."""
         return self.request("DELETE", path, **kw)

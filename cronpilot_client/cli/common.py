@@ -171,7 +171,10 @@ class Context:
 
     def show_item(self, item: Any) -> None:
         """One object: all its fields, or its JSON."""
-        self.print(render.to_json(item) if self.as_json else render.details(item or {}))
+        if self.as_json:
+            self.print(render.to_json(item))
+        else:
+            self.print(render.details(render.readable(item or {})))
 
     def show_list(self, items: Sequence[Any], columns: Sequence[render.Column], raw: Any) -> None:
         """A list: a table, or the API's whole JSON answer (with paging fields)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cronpilot_client import __version__, exitcodes
-from cronpilot_client.cli import accounts, controls, endpoints, jobs, runs, system
+from cronpilot_client.cli import accounts, controls, endpoints, jobs, reflexes, runs, system
 from cronpilot_client.cli.common import Context, Handler, Parser, common_options
 from cronpilot_client.errors import ApiError, CronpilotError, UsageError
 
@@ -22,6 +22,7 @@ DEFAULT_VERBS: dict[str, tuple[str, frozenset[str]]] = {
     "endpoints": ("list", endpoints.VERBS),
     "runs": ("list", runs.RUN_VERBS),
     "sessions": ("list", runs.SESSION_VERBS),
+    "reflexes": ("list", reflexes.VERBS),
     "keys": ("list", accounts.KEY_VERBS),
     "signing-key": ("show", accounts.SIGNING_VERBS),
 }
@@ -42,7 +43,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"cronpilot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (jobs, endpoints, runs, controls, accounts, system):
+    for module in (jobs, endpoints, runs, controls, reflexes, accounts, system):
         module.register(commands, common)
     return parser
 

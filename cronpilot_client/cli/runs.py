@@ -99,7 +99,7 @@ def _follow(ctx: Context, path: str, query: dict[str, str]) -> int:
 
 
 # Fixed widths: a streamed table cannot measure rows it has not seen yet.
-_WIDTHS = (30, 8, 18, 25, 9, 4)
+_WIDTHS = (30, 8, 18, 26, 25, 9, 4)
 
 
 def _run_line(run: Mapping[str, Any] | None) -> str:

@@ -22,6 +22,7 @@ from chalicelib.domain.dashboard import (
     DashboardStats,
     DashboardStatsQuery,
 )
+from chalicelib.domain.reflex_rules import ReflexSpec
 from chalicelib.domain.responses import (
     ApiKeyCreated,
     ApiKeyList,
@@ -30,6 +31,8 @@ from chalicelib.domain.responses import (
     HealthSummary,
     JobList,
     JobResponse,
+    ReflexList,
+    ReflexResponse,
     RunDetail,
     RunList,
     SessionDetail,
@@ -52,6 +55,7 @@ from chalicelib.domain.schemas import (
     RunsQuery,
     SessionsQuery,
 )
+from cronpilot_client.validation import checked_reflex
 
 Kind = Literal["read", "write", "idempotent", "destructive"]
 Summary = Callable[[Any], str]
@@ -85,6 +89,9 @@ class ToolSpec:
     notes: Mapping[str, str] = field(default_factory=dict)  # per-tool field descriptions
     summary: Summary | None = None  # first line of a success answer
     done: str = "Done."  # the answer to a 204 route; `{name}` reads the request's fields
+    # Checks the body and returns what to send, when the API parses it with more than
+    # schemas.parse (reflex rules); None: validation.checked_body with `body`.
+    check: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -101,6 +108,14 @@ def _endpoint(ep: Any) -> str:
     return f"Endpoint '{ep['name']}' ({ep['id']}): {state}."
 
 
+def _reflex(reflex: Any) -> str:
+    state = "active" if reflex.get("active") else "expired"
+    return (
+        f"Reflex {reflex['id']} on endpoint {reflex['endpointId']}: {state}, fired "
+        f"{reflex.get('fireCount', 0)} time(s)."
+    )
+
+
 def _count(key: str, noun: str) -> Summary:
     def summary(answer: Any) -> str:
         items = answer.get(key, [])
@@ -110,6 +125,49 @@ def _count(key: str, noun: str) -> Summary:
 
     return summary
 
+
+REFLEX_ID = "Reflex id (rfx_...), e.g. from listReflexes or createReflex."
+REFLEX_ENDPOINT = (
+    "Id of the endpoint the reflex acts on (from listEndpoints); its condition may read this "
+    "endpoint or a sibling in the same job."
+)
+REFLEX_NOTES = {
+    "when": (
+        "The condition, checked on the latest finished run right after each run of the "
+        'endpoints it reads. A clause {"endpoint": "self" or the id of a sibling endpoint in '
+        'the same job, "path": "status" (success/failed) | "statusCode" | "durationMs" | '
+        '"failureCount" | "body" | "body.key.0.sub" (dot path into the JSON answer; digits '
+        'index arrays), "op": "==" | "!=" | ">" | ">=" | "<" | "<=" | "in" | "exists" | '
+        '"changed", "value": ...}, or {"all": [...]} / {"any": [...]} of clauses (at most 4 '
+        'levels, 16 clauses). e.g. {"endpoint": "<Health Check id>", "path": '
+        '"body.needs_recovery", "op": "==", "value": true}. `changed` takes no value; `in` takes '
+        "a list; ordering ops take a number."
+    ),
+    "do": (
+        'The action on this endpoint: {"action": "run_now"}, {"action": "set_interval", '
+        '"intervalMs": MILLISECONDS, "forMinutes": MINUTES}, {"action": "pause", "forMinutes": '
+        'MINUTES} or {"action": "pause", "until": ISO-8601 UTC}, {"action": "resume"} or '
+        '{"action": "clear_hints"}. minIntervalMs and maxIntervalMs still apply.'
+    ),
+    "reason": (
+        "Why the reflex exists, 1-500 characters, e.g. 'The health check asks for recovery'. "
+        "Copied onto every run it causes (the run's cause.reason)."
+    ),
+    "cooldownMs": (
+        "Fire at most once per this many MILLISECONDS (0 to 604800000 = 7 days). Default 60000; "
+        "e.g. 300000 = at most every 5 minutes."
+    ),
+    "expiresAt": (
+        "When the reflex stops acting: ISO-8601 UTC instant in the future, e.g. "
+        "2026-01-01T08:00:00Z. Omit or null for a reflex that never expires."
+    ),
+}
+REFLEX_RULE = (
+    " A reflex is a rule Cronpilot applies right after every run, with no AI call: when a "
+    "condition on the latest answer of this endpoint or of a sibling in the same job holds, "
+    "do an action on this endpoint (run_now, set_interval, pause, resume, clear_hints), at most "
+    "once per cooldownMs. Each run it causes has cause.kind 'reflex' and cause.by its id."
+)
 
 TOOLS: tuple[ToolSpec, ...] = (
     # --- jobs ---------------------------------------------------------------------------
@@ -230,8 +288,10 @@ TOOLS: tuple[ToolSpec, ...] = (
         "/jobs/{jobId}/endpoints/{id}",
         "Get an endpoint",
         "Get one endpoint of a job: its settings, nextRunAt, lastRunAt, failureCount, "
-        "pausedUntil and the hint in force (aiHintIntervalMs, aiHintNextRunAt, "
-        "aiHintExpiresAt, aiHintReason). Times are ISO-8601 UTC; durations milliseconds.",
+        "pausedUntil, the hint in force (aiHintIntervalMs, aiHintNextRunAt, aiHintExpiresAt, "
+        "aiHintReason, aiHintSetBy: the session, reflex or API key that set it) and "
+        "nextRunCause (why nextRunAt is what it is). Times are ISO-8601 UTC; durations "
+        "milliseconds.",
         ids={"jobId": "Id of the endpoint's job.", "id": ENDPOINT_ID},
         response=EndpointResponse,
         summary=_endpoint,
@@ -353,6 +413,76 @@ TOOLS: tuple[ToolSpec, ...] = (
         kind="idempotent",
         done="Failure count of endpoint {id} reset to 0.",
     ),
+    # --- reflexes -------------------------------------------------------------------------
+    ToolSpec(
+        "listReflexes",
+        "GET",
+        "/endpoints/{endpointId}/reflexes",
+        "List an endpoint's reflexes",
+        "List the reflexes acting on an endpoint, oldest first, expired ones included "
+        "(active false): each rule (when, do, reason, cooldownMs, expiresAt), who made it "
+        "(createdBy: apiKey or a planner session), fireCount and lastFiredAt." + REFLEX_RULE,
+        ids={"endpointId": REFLEX_ENDPOINT},
+        response=ReflexList,
+        summary=_count("reflexes", "reflex(es)"),
+    ),
+    ToolSpec(
+        "getReflex",
+        "GET",
+        "/endpoints/{endpointId}/reflexes/{id}",
+        "Get a reflex",
+        "Get one reflex of an endpoint: its rule, author, whether it is active, how often it "
+        "fired, and the run whose answer fired it last (lastFiredRunId).",
+        ids={"endpointId": REFLEX_ENDPOINT, "id": REFLEX_ID},
+        response=ReflexResponse,
+        summary=_reflex,
+    ),
+    ToolSpec(
+        "createReflex",
+        "POST",
+        "/endpoints/{endpointId}/reflexes",
+        "Add a reflex",
+        "Add a reflex to an endpoint, for a reaction that must happen at once and always the "
+        "same way (the AI planner handles judgement calls). Example, the seed's recovery on the "
+        'Trigger Recovery endpoint: when {"endpoint": "<Health Check id>", "path": '
+        '"body.needs_recovery", "op": "==", "value": true}, do {"action": '
+        '"run_now"}, cooldownMs 300000. At most 20 live reflexes per endpoint; a sibling named '
+        "in the condition must be in the same job (else NOT_FOUND)." + REFLEX_RULE,
+        ids={"endpointId": REFLEX_ENDPOINT},
+        body=ReflexSpec,
+        response=ReflexResponse,
+        kind="write",
+        notes=REFLEX_NOTES,
+        summary=_reflex,
+        check=checked_reflex,
+    ),
+    ToolSpec(
+        "replaceReflex",
+        "PUT",
+        "/endpoints/{endpointId}/reflexes/{id}",
+        "Replace a reflex",
+        "Replace a reflex's rule whole: when, do and reason are required again; cooldownMs and "
+        "expiresAt fall back to their defaults when omitted. Its fireCount and cooldown carry "
+        "on; `changed` clauses compare afresh.",
+        ids={"endpointId": REFLEX_ENDPOINT, "id": REFLEX_ID},
+        body=ReflexSpec,
+        response=ReflexResponse,
+        kind="idempotent",
+        notes=REFLEX_NOTES,
+        summary=_reflex,
+        check=checked_reflex,
+    ),
+    ToolSpec(
+        "deleteReflex",
+        "DELETE",
+        "/endpoints/{endpointId}/reflexes/{id}",
+        "Remove a reflex",
+        "Remove a reflex of an endpoint: it stops acting at once. Hints or pauses it already "
+        "set stay until they expire (clearHints removes them).",
+        ids={"endpointId": REFLEX_ENDPOINT, "id": REFLEX_ID},
+        kind="destructive",
+        done="Reflex {id} of endpoint {endpointId} removed.",
+    ),
     # --- runs, health, sessions -----------------------------------------------------------
     ToolSpec(
         "listEndpointRuns",
@@ -360,7 +490,10 @@ TOOLS: tuple[ToolSpec, ...] = (
         "/endpoints/{id}/runs",
         "List runs",
         "List an endpoint's runs, newest first, with status (running, success, failed), "
-        "source (what scheduled it), startedAt, durationMs, statusCode and errorMessage. "
+        "source (what scheduled it), cause (why it ran: kind baseline, backoff, "
+        "interval-hint, oneshot-hint, reflex, clamp, pause-ended, resumed or manual-test, with "
+        "by {type, id} and reason when a hint, pause or reflex caused it), startedAt, "
+        "durationMs, statusCode and errorMessage. "
         "Filter by status; page with limit and offset; total counts every matching run.",
         ids={"id": ENDPOINT_ID},
         query=RunsQuery,
@@ -419,7 +552,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "GET",
         "/endpoints/{id}/sessions",
         "List analysis sessions",
-        "List the AI planner's analysis sessions for an endpoint, newest first: its reasoning, "
+        "List the AI planner's analysis sessions for an endpoint, newest first: why it looked "
+        "(trigger: first_analysis, state_change, sibling_change, new_failures, scheduled or "
+        "marked), its reasoning, "
         "the tools it called (e.g. propose_interval, pause_until), tokens used and when it "
         "will look again. Use it to explain why a schedule changed.",
         ids={"id": ENDPOINT_ID},

@@ -20,18 +20,29 @@ def _without_titles(schema: Any) -> Any:
     return schema
 
 
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema: dict[str, Any] = model.model_json_schema(by_alias=True)
+    return schema
+
+
 def _model_fields(model: type[BaseModel]) -> tuple[dict[str, Any], list[str]]:
-    schema = model.model_json_schema(by_alias=True)
-    if "$defs" in schema:
-        # Nested models would need their own notes; no exposed request model has one.
-        raise ValueError(f"{model.__name__}: nested models are not supported as tool input")
+    schema = _model_schema(model)
     return schema.get("properties", {}), list(schema.get("required", []))
+
+
+def _model_defs(model: type[BaseModel]) -> dict[str, Any]:
+    # Nested models (a reflex's condition tree and actions) are described by the model's own
+    # field descriptions; their `#/$defs/...` references resolve against the input schema's
+    # root, where these go.
+    defs: dict[str, Any] = _model_schema(model).get("$defs", {})
+    return defs
 
 
 def input_schema(spec: ToolSpec) -> dict[str, Any]:
     """Path ids, then body or query fields; every property described; nothing else accepted."""
     properties: dict[str, Any] = {}
     required: list[str] = []
+    defs: dict[str, Any] = {}
     for name in spec.path_params:
         properties[name] = {"type": "string", "minLength": 1, "description": spec.ids[name]}
         required.append(name)
@@ -39,6 +50,7 @@ def input_schema(spec: ToolSpec) -> dict[str, Any]:
         if model is None:
             continue
         fields, needed = _model_fields(model)
+        defs.update(_without_titles(_model_defs(model)))
         for name, prop in fields.items():
             if name in properties:
                 raise ValueError(f"{spec.name}: {name!r} is both a path id and a field")
@@ -48,12 +60,15 @@ def input_schema(spec: ToolSpec) -> dict[str, Any]:
                 described["description"] = note
             properties[name] = described
         required.extend(needed)
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
         "required": required,
         "additionalProperties": False,
     }
+    if defs:
+        schema["$defs"] = defs
+    return schema
 
 
 def body_fields(spec: ToolSpec) -> frozenset[str]:

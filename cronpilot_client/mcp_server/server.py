@@ -28,7 +28,11 @@ and no AI decision can cross: always set them. The endpoint's description is pla
 guidance for Cronpilot's AI planner: say what in the response body should make it run faster, \
 slower, once now, or pause, and how it relates to the other endpoints of its job. Hints \
 (applyIntervalHint, scheduleOneShot) are temporary and expire after ttlMinutes; clearHints \
-returns to the baseline; pauseResumeEndpoint overrides everything until pausedUntil.
+returns to the baseline; pauseResumeEndpoint overrides everything until pausedUntil. \
+Reflexes (createReflex, listReflexes) are rules applied right after every run with no AI call: \
+when a condition on the latest answer of an endpoint or a sibling in its job holds, act on the \
+endpoint (run now, set an interval, pause, resume, clear hints), at most once per cooldown. \
+Each run's cause says why it ran (baseline, a hint, a reflex, ...) and who set it.
 
 Units: every duration is in MILLISECONDS unless the field name says Minutes, Hours, Days or Kb \
 (60000 = 1 minute). Every instant is ISO-8601 UTC, e.g. 2026-01-01T08:00:00Z.

@@ -57,7 +57,11 @@ def _decode_objects(arguments: dict[str, Any], schema: Mapping[str, Any]) -> dic
     decoded = dict(arguments)
     for name, prop in schema["properties"].items():
         value = decoded.get(name)
-        kinds = [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", [])]
+        options = [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]
+        # A `$ref` points at a nested model: an object (a reflex's `when` and `do`).
+        kinds = [
+            option.get("type") or ("object" if "$ref" in option else None) for option in options
+        ]
         if isinstance(value, str) and "object" in kinds and value.lstrip().startswith("{"):
             # Left as text when it does not parse: validation then names the field.
             with contextlib.suppress(ValueError):
@@ -91,7 +95,8 @@ def build_request(
     body = query = None
     if spec.body is not None:
         wanted = body_fields(spec)
-        body = checked_body(spec.body, {k: v for k, v in given.items() if k in wanted})
+        fields = {k: v for k, v in given.items() if k in wanted}
+        body = spec.check(fields) if spec.check is not None else checked_body(spec.body, fields)
         full = spec.body.model_validate(body).model_dump(mode="json", by_alias=True)
         facts.update(full)
     if spec.query is not None:

@@ -9,7 +9,16 @@ import pytest
 
 from cronpilot_client.cli.main import build_parser, with_default_verb
 from cronpilot_client.follow import FollowLimits, RunFollower
-from cronpilot_client.render import RUN_COLUMNS, table
+from cronpilot_client.render import (
+    RUN_COLUMNS,
+    SESSION_COLUMNS,
+    action,
+    cause,
+    cause_detail,
+    condition,
+    short_id,
+    table,
+)
 from cronpilot_client.units import format_ms, parse_duration_ms
 
 
@@ -44,6 +53,8 @@ def test_durations_format() -> None:
         (["runs", "get", "run_1"], ["runs", "get", "run_1"]),
         (["runs", "--help"], ["runs", "--help"]),
         (["signing-key"], ["signing-key", "show"]),
+        (["reflexes", "ep_1", "--json"], ["reflexes", "list", "ep_1", "--json"]),
+        (["reflexes", "rm", "ep_1", "rfx_1"], ["reflexes", "rm", "ep_1", "rfx_1"]),
         (["pause", "ep_1"], ["pause", "ep_1"]),
         ([], []),
     ],
@@ -69,7 +80,9 @@ def test_table_aligns_and_cuts_cells() -> None:
         {"id": "run_2", "status": "failed", "errorMessage": "boom " * 30, "durationMs": 1500},
     ]
     lines = table(rows, RUN_COLUMNS).splitlines()
-    assert lines[0].split() == ["ID", "STATUS", "SOURCE", "STARTED", "DURATION", "HTTP", "ERROR"]
+    assert lines[0].split() == [
+        "ID", "STATUS", "SOURCE", "CAUSE", "STARTED", "DURATION", "HTTP", "ERROR",
+    ]  # fmt: skip
     assert lines[1].index("success") == lines[2].index("failed") == lines[0].index("STATUS")
     assert "1s500ms" in lines[2] and lines[2].endswith("…")
     assert table([], RUN_COLUMNS) == "(none)"
@@ -115,3 +128,57 @@ def test_follower_stops_at_its_deadline_without_events() -> None:
     follower.snapshot()
     assert follower.follow(FollowLimits(interval_s=2, timeout_s=5)) == 0
     assert events == [] and pages.now == 5
+
+
+def test_reflex_rules_read_compactly() -> None:
+    sibling = "x3Rk9aQ0vLmN2bYcT7wE_"
+    when = {
+        "all": [
+            {"endpoint": sibling, "path": "body.ready", "op": "==", "value": True},
+            {"any": [
+                {"endpoint": "self", "path": "body.batch_id", "op": "changed"},
+                {"endpoint": "self", "path": "statusCode", "op": "in", "value": [500, 503]},
+            ]},
+            {"endpoint": "self", "path": "body.lock", "op": "exists", "value": False},
+        ]
+    }  # fmt: skip
+    assert condition(when) == (
+        "x3Rk9a…:body.ready == true and (body.batch_id changed or statusCode in [500,503]) "
+        "and body.lock missing"
+    )
+    assert condition({"endpoint": "self", "path": "status", "op": "==", "value": "failed"}) == (
+        'status == "failed"'
+    )
+    assert [action(do) for do in (
+        {"action": "run_now"},
+        {"action": "set_interval", "intervalMs": 10_000, "forMinutes": 30},
+        {"action": "pause", "forMinutes": 15},
+        {"action": "pause", "until": "2030-01-01T00:00:00.000Z"},
+        {"action": "resume"},
+        {"action": "clear_hints"},
+    )] == [
+        "run now", "every 10s for 30 min", "pause 15 min", "pause until 2030-01-01T00:00:00.000Z",
+        "resume", "clear hints",
+    ]  # fmt: skip
+
+
+def test_causes_name_the_rule_and_its_author() -> None:
+    by_reflex = {"kind": "reflex", "source": "ai-oneshot", "reason": "recover",
+                 "by": {"type": "reflex", "id": "rfx_ab12cd34ef56gh78"}}  # fmt: skip
+    by_session = {"kind": "oneshot-hint", "source": "ai-oneshot",
+                  "by": {"type": "session", "id": "session_1735689600000_wx3cq0a9zz"}}  # fmt: skip
+    assert cause(by_reflex) == "reflex rfx_ab12…"
+    assert cause(by_session) == "oneshot-hint session_wx3c…"
+    assert cause({"kind": "clamp", "source": "clamped-min", "reason": "at least"}) == "clamp"
+    assert cause(None) == "" and short_id("rfx_ab12") == "rfx_ab12"
+    assert cause_detail(by_reflex) == (
+        "reflex (source ai-oneshot): recover; set by reflex rfx_ab12cd34ef56gh78"
+    )
+    baseline = {"kind": "baseline", "source": "baseline-interval"}
+    rows = [{"id": "run_1", "status": "success", "cause": by_reflex},
+            {"id": "run_2", "status": "success", "cause": baseline}]  # fmt: skip
+    lines = table(rows, RUN_COLUMNS).splitlines()
+    at = lines[0].index("CAUSE")
+    assert lines[1][at:].startswith("reflex rfx_ab12…") and lines[2][at:].startswith("baseline")
+    session_columns = [c.header for c in SESSION_COLUMNS]
+    assert session_columns[:3] == ["ID", "STATUS", "TRIGGER"]

@@ -31,6 +31,11 @@ EXTRA_TOOLS = {
     "createApiKey",
     "listApiKeys",
     "revokeApiKey",
+    "listReflexes",
+    "getReflex",
+    "createReflex",
+    "replaceReflex",
+    "deleteReflex",
 }
 # Second spellings of a route (docs/api.md "Aliases"): one tool covers both.
 ALIASES = {
@@ -81,10 +86,10 @@ def shape(path: str) -> str:
     return re.sub(r"{[^}]+}", "{}", path)
 
 
-async def test_the_reference_names_plus_sessions_and_keys(client: Client) -> None:
+async def test_the_reference_names_plus_sessions_keys_and_reflexes(client: Client) -> None:
     listed = (await client.list_tools()).tools
     names = [tool.name for tool in listed]
-    assert len(names) == len(set(names)) == 32
+    assert len(names) == len(set(names)) == 37
     assert set(REFERENCE_TOOLS) <= set(names)
     assert set(names) - set(REFERENCE_TOOLS) == EXTRA_TOOLS
     for tool in listed:
@@ -269,3 +274,106 @@ def test_specs_name_their_path_ids() -> None:
     for spec in TOOLS:
         assert isinstance(spec, ToolSpec)
         assert set(spec.ids) == set(spec.path_params), spec.name
+
+
+# The seed's recovery ("Coordinating Multiple Endpoints"), as createReflex arguments.
+RECOVERY_RULE: dict[str, Any] = {
+    "when": {"endpoint": "ep_health", "path": "body.needs_recovery", "op": "==", "value": True},
+    "do": {"action": "run_now"},
+    "reason": "The health check asks for recovery",
+    "cooldownMs": 300_000,
+}
+REFLEX_ANSWER: dict[str, Any] = {
+    "id": "rfx_1",
+    "endpointId": "ep_1",
+    "jobId": "job_1",
+    **RECOVERY_RULE,
+    "active": True,
+    "createdBy": {"type": "apiKey", "id": "key_1"},
+    "createdAt": "2026-01-01T00:00:00.000Z",
+    "updatedAt": "2026-01-01T00:00:00.000Z",
+    "fireCount": 0,
+}
+
+
+def test_reflex_tools_take_the_rule_model_with_its_nested_parts() -> None:
+    # Pinned in constraints.txt (the MCP SDK validates tool output with it); no type stubs.
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    create = input_schema(SPECS["createReflex"])
+    assert create["required"] == ["endpointId", "when", "do", "reason"]
+    assert {"Clause", "AllOf", "AnyOf", "RunNow", "SetInterval", "Pause"} <= set(create["$defs"])
+    assert '"title"' not in json.dumps(create["$defs"])  # pydantic's titles are noise
+    assert "MILLISECONDS" in create["properties"]["cooldownMs"]["description"]
+    assert "body.needs_recovery" in create["properties"]["when"]["description"]
+    replace = input_schema(SPECS["replaceReflex"])
+    assert replace["required"] == ["endpointId", "id", "when", "do", "reason"]
+    # The published schema accepts the documented example and refuses an unknown action.
+    validator = Draft202012Validator(create)
+    assert not list(validator.iter_errors({"endpointId": "ep_1", **RECOVERY_RULE}))
+    nested = {**RECOVERY_RULE, "when": {"all": [RECOVERY_RULE["when"], {"path": "x", "op": "?"}]}}
+    assert list(validator.iter_errors({"endpointId": "ep_1", **nested}))
+    bad_action = {"endpointId": "ep_1", **RECOVERY_RULE, "do": {"action": "reboot"}}
+    assert list(validator.iter_errors(bad_action))
+
+
+async def test_reflex_calls_send_the_canonical_rule(client: Client, recording: Recording) -> None:
+    batch = {
+        "all": [
+            {"endpoint": "ep_extract", "path": "body.ready", "op": "==", "value": True},
+            {"endpoint": "ep_extract", "path": "body.batch_id", "op": "changed"},
+        ]
+    }
+    calls: list[tuple[str, dict[str, Any], str, str, Any]] = [
+        ("listReflexes", {"endpointId": "ep_1"}, "GET", "/api/endpoints/ep_1/reflexes", None),
+        ("getReflex", {"endpointId": "ep_1", "id": "rfx_1"},
+         "GET", "/api/endpoints/ep_1/reflexes/rfx_1", None),
+        ("createReflex", {"endpointId": "ep_1", **RECOVERY_RULE},
+         "POST", "/api/endpoints/ep_1/reflexes", RECOVERY_RULE),
+        # A `changed` clause goes out without a value (null would be another rule); a rule
+        # sent as JSON text is decoded; instants are normalised to UTC.
+        ("replaceReflex", {"endpointId": "ep_1", "id": "rfx_1", "when": json.dumps(batch),
+                           "do": {"action": "pause", "forMinutes": 30}, "reason": "New batch",
+                           "expiresAt": "2030-01-01T09:00:00+01:00"},
+         "PUT", "/api/endpoints/ep_1/reflexes/rfx_1",
+         {"when": batch, "do": {"action": "pause", "forMinutes": 30}, "reason": "New batch",
+          "expiresAt": "2030-01-01T08:00:00.000Z"}),
+        ("deleteReflex", {"endpointId": "ep/1", "id": "rfx_1"},
+         "DELETE", "/api/endpoints/ep%2F1/reflexes/rfx_1", None),
+    ]  # fmt: skip
+    for name, arguments, method, path, body in calls:
+        recording.requests.clear()
+        result = await client.call_tool(name, arguments)
+        assert "NOT_FOUND (404)" in text_of(result), text_of(result)
+        (sent,) = recording.requests
+        assert (sent.method, sent.url.raw_path.decode(), body_of(sent)) == (method, path, body)
+
+    recording.answer = lambda request: httpx.Response(201, json=REFLEX_ANSWER)
+    made = await client.call_tool("createReflex", {"endpointId": "ep_1", **RECOVERY_RULE})
+    assert not made.is_error, text_of(made)
+    assert made.structured_content == REFLEX_ANSWER
+    assert text_of(made).startswith("Reflex rfx_1 on endpoint ep_1: active, fired 0 time(s).")
+    recording.answer = lambda request: httpx.Response(204)
+    gone = await client.call_tool("deleteReflex", {"endpointId": "ep_1", "id": "rfx_1"})
+    assert text_of(gone) == "Reflex rfx_1 of endpoint ep_1 removed."
+
+
+async def test_bad_reflex_rules_send_nothing(client: Client, recording: Recording) -> None:
+    clause = RECOVERY_RULE["when"]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({**RECOVERY_RULE, "when": {**clause, "op": "~="}}, "when.op"),
+        ({**RECOVERY_RULE, "when": {"any": [clause, {"bogus": 1}]}}, "when.any.1"),
+        ({**RECOVERY_RULE, "when": {**clause, "op": "changed"}}, "changed takes no value"),
+        ({**RECOVERY_RULE, "do": {"action": "reboot"}}, "do.action"),
+        ({**RECOVERY_RULE, "do": {"action": "pause"}}, "give forMinutes or until"),
+        ({**RECOVERY_RULE, "cooldownMs": -1}, "cooldownMs"),
+        ({"when": clause, "do": {"action": "run_now"}}, "reason"),
+        ({**RECOVERY_RULE, "cooldown": 5}, "unknown argument(s) cooldown"),
+    ]
+    for arguments, expected in bad:
+        result = await client.call_tool("createReflex", {"endpointId": "ep_1", **arguments})
+        assert result.is_error, arguments
+        text = text_of(result)
+        assert "VALIDATION_ERROR" in text and expected in text, text
+        assert "nothing was changed" in text
+    assert recording.requests == []

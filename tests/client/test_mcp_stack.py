@@ -4,6 +4,7 @@ errors for bad input; the stdio and streamable-HTTP transports each answer a rea
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -135,6 +136,68 @@ async def test_bad_input_returns_a_clear_tool_error(mcp: Client, cp_stack: Stack
     await call(mcp, "archiveJob", {"id": job["id"]})
 
 
+async def test_the_seed_recovery_as_a_reflex(mcp: Client) -> None:
+    job = await call(mcp, "createJob", {"name": "Service Recovery Workflow"})
+    health = await call(mcp, "addEndpoint", {"jobId": job["id"], **HEALTH_CHECK})
+    recovery = await call(mcp, "addEndpoint", {"jobId": job["id"], **TRIGGER_RECOVERY})
+    # "When Health Check's body.needs_recovery == true, run now, cooldown 5 min."
+    when = {"endpoint": health["id"], "path": "body.needs_recovery", "op": "==", "value": True}
+    rule: dict[str, Any] = {
+        "when": when,
+        "do": {"action": "run_now"},
+        "reason": "The health check asks for recovery",
+        "cooldownMs": 300000,
+    }  # fmt: skip
+    made = await call(mcp, "createReflex", {"endpointId": recovery["id"], **rule})
+    assert {name: made[name] for name in rule} == rule
+    assert made["active"] is True and made["fireCount"] == 0
+    assert made["createdBy"]["type"] == "apiKey"
+    ids = {"endpointId": recovery["id"], "id": made["id"]}
+    listed = await call(mcp, "listReflexes", {"endpointId": recovery["id"]})
+    assert [r["id"] for r in listed["reflexes"]] == [made["id"]]
+    assert await call(mcp, "getReflex", ids) == made
+
+    # Replaced whole (the rule as JSON text, as some assistants send it).
+    faster = {**rule, "when": json.dumps(rule["when"]), "cooldownMs": 60000, "reason": "faster"}
+    replaced = await call(mcp, "replaceReflex", {**ids, **faster})
+    assert replaced["id"] == made["id"] and replaced["cooldownMs"] == 60000
+    assert replaced["when"] == rule["when"]
+
+    # The API's own refusals: a past expiry (400) and an id it does not know (404).
+    stale = await mcp.call_tool(
+        "createReflex",
+        {"endpointId": recovery["id"], **rule, "expiresAt": "2001-01-01T00:00:00Z"},
+    )
+    assert stale.is_error and "VALIDATION_ERROR (400)" in text_of(stale)
+    assert "expiresAt: must be in the future" in text_of(stale)
+    for tool, arguments in (
+        ("listReflexes", {"endpointId": "ep_does_not_exist"}),
+        ("createReflex", {"endpointId": "ep_does_not_exist", **rule}),
+        ("getReflex", {"endpointId": recovery["id"], "id": "rfx_does_not_exist"}),
+        ("getReflex", {"endpointId": health["id"], "id": made["id"]}),  # not this endpoint's
+    ):
+        missing = await mcp.call_tool(tool, arguments)
+        assert missing.is_error and "NOT_FOUND (404)" in text_of(missing), (tool, arguments)
+    outside = await mcp.call_tool(
+        "createReflex",
+        {"endpointId": recovery["id"], **rule,
+         "when": {**when, "endpoint": "ep_of_another_job"}},
+    )  # fmt: skip
+    assert outside.is_error and "when: unknown endpoint ep_of_another_job" in text_of(outside)
+
+    text = await call(mcp, "deleteReflex", ids)
+    assert text == f"Reflex {made['id']} of endpoint {recovery['id']} removed."
+    assert (await call(mcp, "listReflexes", {"endpointId": recovery["id"]}))["reflexes"] == []
+    again = await mcp.call_tool("deleteReflex", ids)
+    assert again.is_error and "NOT_FOUND (404)" in text_of(again)
+
+    # Runs say why they happened.
+    tested = await call(mcp, "testEndpoint", {"id": health["id"]})
+    run = await call(mcp, "getRunDetails", {"id": tested["runId"]})
+    assert run["cause"]["kind"] == "manual-test" and run["cause"]["by"]["type"] == "apiKey"
+    await call(mcp, "archiveJob", {"id": job["id"]})
+
+
 async def test_documentation_resources(mcp: Client) -> None:
     listed = {str(r.uri): r for r in (await mcp.list_resources()).resources}
     for page in ("README.md", "concepts.md", "coordination.md", "api.md", "cli.md", "mcp.md"):
@@ -182,7 +245,7 @@ async def test_streamable_http_transport(cp_stack: Stack, tmp_path: Path) -> Non
         assert server.poll() is None, (tmp_path / "mcp-http.log").read_text()
         async with Client(f"http://{HOST}:{port}/mcp") as client:
             tools = (await client.list_tools()).tools
-            assert len(tools) == 32
+            assert len(tools) == 37
             keys = await call(client, "listApiKeys", {})
             assert any(key["start"] and API_KEY.startswith(key["start"]) for key in keys["apiKeys"])
     finally:
