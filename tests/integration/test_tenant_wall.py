@@ -21,6 +21,11 @@ VALID_BODIES: dict[str, Any] = {
     "IntervalHint": {"intervalMs": 5000},
     "OneShotHint": {"nextRunInMs": 0},
     "PauseRequest": {"pausedUntil": "2030-01-01T00:00:00Z"},
+    "ReflexSpec": {
+        "when": {"endpoint": "self", "path": "status", "op": "==", "value": "failed"},
+        "do": {"action": "pause", "forMinutes": 10},
+        "reason": "hijacked",
+    },
 }
 
 ID_ROUTES = [s for s in REGISTRY.specs if "{" in s.path and s.auth == "apiKey"]
@@ -40,7 +45,9 @@ def tenant_a(deps: Deps, api: Api) -> dict[str, str]:
     session = AnalysisSession(ep["id"], session_id(T0), "acme", job["id"], T0, "ok")
     deps.sessions.put(session)
     key = api.get("/api/api-keys").body["apiKeys"][0]["id"]
+    reflex = api.post(f"/api/endpoints/{ep['id']}/reflexes", VALID_BODIES["ReflexSpec"]).body
     return {
+        "reflex_id": reflex["id"],
         "job_id": job["id"],
         "endpoint_id": ep["id"],
         "run_id": run.id,
