@@ -14,6 +14,7 @@ from chalicelib import secrets
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
+from chalicelib.domain.signing import SigningKey
 from chalicelib.engine.caller import Caller
 from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
 from chalicelib.engine.scheduling import Scheduling
@@ -45,7 +46,7 @@ class Deps:
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
-    signing_cache: TtlCache[str] = field(init=False)
+    signing_cache: TtlCache[SigningKey] = field(init=False)
     queue: SlotQueue | None = None
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.

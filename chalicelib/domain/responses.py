@@ -316,12 +316,18 @@ class SigningKeyInfo(Out):
     key_prefix: str | None = Field(None, description="`sk_` + the first 8 hex characters")
     created_at: Iso | None = None
     rotated_at: Iso | None = Field(None, description="Null until the key is rotated")
+    previous_key_prefix: str | None = Field(
+        None, description="The replaced key, while it still signs alongside (absent otherwise)"
+    )
+    previous_key_expires_at: Iso | None = Field(
+        None, description="When the replaced key stops signing (absent when none signs)"
+    )
 
     always = ("keyPrefix", "createdAt", "rotatedAt")
 
     @classmethod
-    def of(cls, key: SigningKey | None) -> SigningKeyInfo:
-        """What may be shown about a tenant's key: never the key itself."""
+    def of(cls, key: SigningKey | None, now: datetime) -> SigningKeyInfo:
+        """What may be shown about a tenant's key at `now`: never the key itself."""
         if key is None:
             return cls(has_key=False)
         return cls(
@@ -329,6 +335,7 @@ class SigningKeyInfo(Out):
             key_prefix=key.key_prefix,
             created_at=key.created_at,
             rotated_at=key.rotated_at,
+            **_previous(key, now),
         )
 
 
@@ -337,11 +344,26 @@ class SigningKeyCreated(Out):
         description="The secret, 64 lowercase hex characters; only create and rotate return it"
     )
     key_prefix: str
+    previous_key_prefix: str | None = Field(
+        None, description="After a rotation with a grace window: the replaced key"
+    )
+    previous_key_expires_at: Iso | None = Field(
+        None, description="When the replaced key stops signing alongside the new one"
+    )
 
     @classmethod
-    def of(cls, key: SigningKey) -> SigningKeyCreated:
+    def of(cls, key: SigningKey, now: datetime) -> SigningKeyCreated:
         """The answer to create and rotate, the only ones that reveal the raw key."""
-        return cls(raw_key=key.key_hex, key_prefix=key.key_prefix)
+        return cls(raw_key=key.key_hex, key_prefix=key.key_prefix, **_previous(key, now))
+
+
+def _previous(key: SigningKey, now: datetime) -> dict[str, Any]:
+    if not key.previous_active(now):
+        return {}
+    return {
+        "previous_key_prefix": key.previous_key_prefix,
+        "previous_key_expires_at": key.previous_expires_at,
+    }
 
 
 class TenantLimitsOut(Out):

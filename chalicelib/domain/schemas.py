@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.cron import CRON_HELP, validate_cron, zone
 from chalicelib.domain.errors import CronError, ValidationFailed
+from chalicelib.domain.signing import DEFAULT_GRACE
 from chalicelib.domain.timeutil import parse_instant
 
 MIN_INTERVAL_MS = 1_000
@@ -38,6 +39,8 @@ HEADER_VALUE_MAX = 8192
 REASON_MAX = 1000
 MAX_TTL_MINUTES = 7 * 24 * 60
 ONESHOT_PAST_TOLERANCE_MS = 60_000
+DEFAULT_GRACE_MINUTES = int(DEFAULT_GRACE / timedelta(minutes=1))
+MAX_GRACE_MINUTES = 7 * 24 * 60
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -255,6 +258,20 @@ class PauseRequest(Schema):
 class ApiKeyCreate(Schema):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
     expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+
+
+class SigningKeyRotate(Schema):
+    """Optional body of a rotation: how long the replaced key keeps signing alongside."""
+
+    grace_minutes: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=MAX_GRACE_MINUTES,
+            description="Minutes the replaced key keeps signing alongside the new one "
+            "(default 1440 = 24 h; 0 = stop at once; at most 10080 = 7 days)",
+        ),
+    ] = DEFAULT_GRACE_MINUTES
 
 
 class TenantLimitsInput(Schema):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -128,8 +128,11 @@ class Caller:
         self._client = client or httpx.Client(follow_redirects=False, trust_env=False)
         self._monotonic = monotonic
 
-    def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
-        """Run `request`; every failure becomes a failed result with an error kind."""
+    def call(
+        self, request: CallRequest, signing_key: str | Sequence[str] | None = None
+    ) -> CallResult:
+        """Run `request`, signed with `signing_key` (or several keys, newest first, during a
+        rotation's grace window); every failure becomes a failed result with an error kind."""
         timeout_ms = effective_timeout_ms(request.timeout_ms)
         cap = (request.max_response_kb or DEFAULT_MAX_RESPONSE_KB) * 1024
         started = self._monotonic()
@@ -205,7 +208,7 @@ class Caller:
         request: CallRequest,
         resolved: ResolvedTarget,
         body: str | None,
-        signing_key: str | None,
+        signing_key: str | Sequence[str] | None,
         bare: bool,
     ) -> dict[str, str]:
         stored = {} if bare else (request.headers or {})

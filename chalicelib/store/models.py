@@ -89,6 +89,10 @@ class SigningKeyItem(_Base):
     key_prefix = UnicodeAttribute(attr_name="keyPrefix")
     created_at = NumberAttribute(attr_name="createdAt")
     rotated_at = NumberAttribute(null=True, attr_name="rotatedAt")
+    # The key the last rotation replaced, signing alongside until previousExpiresAt.
+    previous_key_hex = UnicodeAttribute(null=True, attr_name="previousKeyHex")
+    previous_key_prefix = UnicodeAttribute(null=True, attr_name="previousKeyPrefix")
+    previous_expires_at = NumberAttribute(null=True, attr_name="previousExpiresAt")
 
 
 class JobItem(_Base):
