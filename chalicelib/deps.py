@@ -20,6 +20,8 @@ from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
 from chalicelib.engine.scheduling import Scheduling
 from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import AnalysisQueue, SqsAnalysisQueue
+from chalicelib.sealing.envelope import Sealer
+from chalicelib.sealing.keyrings import keyring_for
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
@@ -47,6 +49,8 @@ class Deps:
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
     signing_cache: TtlCache[SigningKey] = field(init=False)
+    # Seals secret header values at rest (KMS on AWS, a key file locally).
+    sealer: Sealer = field(init=False)
     queue: SlotQueue | None = None
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
@@ -56,6 +60,7 @@ class Deps:
         models.bind(self.settings)
         self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
         self.signing_cache = TtlCache(timedelta(seconds=60))
+        self.sealer = Sealer(keyring_for(self.settings))
         # One caller (one connection pool) per process, reused by every execution.
         self.caller = Caller(
             allow_private=self.settings.allow_private_targets,

@@ -24,6 +24,7 @@ from chalicelib.domain.entities import (
     Run,
     Tenant,
 )
+from chalicelib.domain.secret_headers import MASK, SEALED_PREFIX, mask, masked_names
 from chalicelib.domain.signing import SigningKey
 from chalicelib.domain.timeutil import iso
 
@@ -100,7 +101,12 @@ class EndpointResponse(Out):
     description: str | None = None
     url: str
     method: str
-    headers_json: dict[str, str] | None = None
+    headers_json: dict[str, str] | None = Field(
+        None, description=f"Secret values are shown as {MASK!r}"
+    )
+    secret_headers: list[str] | None = Field(
+        None, description="Names in headersJson whose values are secret (masked)"
+    )
     body_json: Any = None
     baseline_cron: str | None = None
     baseline_interval_ms: int | None = None
@@ -125,7 +131,13 @@ class EndpointResponse(Out):
     @classmethod
     def of(cls, e: Endpoint) -> EndpointResponse:
         # Every response field is an entity field of the same name; internals are not fields.
-        return cls(**{name: getattr(e, name) for name in cls.model_fields})
+        # Secret header values never leave: masked, with the masked names listed.
+        fields = {name: getattr(e, name) for name in cls.model_fields}
+        marked = e.secret_headers or ()
+        sealed = [n for n, v in (e.headers_json or {}).items() if v.startswith(SEALED_PREFIX)]
+        fields["headers_json"] = mask(e.headers_json, marked, sealed)
+        fields["secret_headers"] = masked_names(e.headers_json, marked, sealed) or None
+        return cls(**fields)
 
 
 class EndpointList(Out):

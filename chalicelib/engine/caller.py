@@ -30,7 +30,15 @@ from chalicelib.engine.urlguard import (
 )
 
 ErrorKind = Literal[
-    "timeout", "connection", "dns", "tls", "http_status", "too_large", "blocked", "signing"
+    "timeout",
+    "connection",
+    "dns",
+    "tls",
+    "http_status",
+    "too_large",
+    "blocked",
+    "signing",
+    "secret",
 ]
 MAX_REDIRECTS = 10
 DEFAULT_MAX_RESPONSE_KB = 100

@@ -14,6 +14,7 @@ from chalicelib.domain.schemas import EndpointCreate, EndpointUpdate
 from chalicelib.engine.scheduling import Change, Keep, Replan
 from chalicelib.engine.urlguard import UrlNotAllowed, static_check
 from chalicelib.services.jobs import get_job
+from chalicelib.services.secret_headers import protect
 
 SCHEDULE_FIELDS = frozenset(
     {"baseline_cron", "baseline_interval_ms", "timezone", "min_interval_ms", "max_interval_ms"}
@@ -75,6 +76,7 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         url=request.url,
         method=request.method,
         headers_json=request.headers_json,
+        secret_headers=tuple(request.secret_headers) if request.secret_headers else None,
         body_json=request.body_json,
         baseline_cron=request.baseline_cron,
         baseline_interval_ms=request.baseline_interval_ms,
@@ -88,6 +90,7 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         created_at=now,
         updated_at=now,
     )
+    draft = protect(deps, draft, stored=None)  # before the slot: a 400 changes nothing
     if not deps.tenants.reserve_endpoint(tenant.id, limit):
         raise ValidationFailed.field(
             "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
@@ -127,13 +130,17 @@ def update_endpoint(
     """Apply only the fields sent; a schedule change re-plans the next run at once."""
     get_job_endpoint(deps, tenant, job_id, endpoint_id)
     changes = request.changes()
+    if "secret_headers" in changes and changes["secret_headers"] is not None:
+        changes["secret_headers"] = tuple(changes["secret_headers"])
     check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
     check_target(deps, request.url)
 
     def apply(current: Endpoint, now: datetime) -> Change:
         if current.archived_at is not None:
             raise Conflict("Endpoint is archived")
-        merged = _merge(current, dict(changes))
+        # Seals what became secret (new values, newly marked names, values stored in clear
+        # before sealing existed); a masked value sent back keeps the stored one.
+        merged = protect(deps, _merge(current, dict(changes)), stored=current.headers_json)
         replan = any(getattr(merged, f) != getattr(current, f) for f in SCHEDULE_FIELDS)
         return merged, Replan() if replan else Keep()
 

@@ -8,6 +8,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -153,7 +154,9 @@ class EndpointItem(_Base):
     description = UnicodeAttribute(null=True)
     url = UnicodeAttribute()
     method = UnicodeAttribute()
+    # Secret values are sealed strings (chalicelib/sealing), never clear text.
     headers_json = JSONAttribute(null=True, attr_name="headersJson")
+    secret_headers = ListAttribute(of=UnicodeAttribute, null=True, attr_name="secretHeaders")
     body_json = JSONAttribute(null=True, attr_name="bodyJson")
     baseline_cron = UnicodeAttribute(null=True, attr_name="baselineCron")
     baseline_interval_ms = NumberAttribute(null=True, attr_name="baselineIntervalMs")
