@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin
 
@@ -51,7 +51,8 @@ class CallRequest:
 
     url: str
     method: str = "GET"
-    headers: dict[str, str] | None = None
+    # Opened secret values: kept out of the repr so no log line can show them.
+    headers: dict[str, str] | None = field(default=None, repr=False)
     body_json: Any = None
     timeout_ms: int | None = None
     max_response_kb: int | None = None

@@ -61,6 +61,8 @@ def test_add_with_every_option_then_list_and_get(cli: Cli, job_id: str, cp_stack
         "X-Vendor": "********",
     }
     assert ep["secretHeaders"] == ["Authorization", "X-Vendor"]
+    # The local stack sealed them with its own key, kept in its state folder (mode 0600).
+    assert (cp_stack.home / "secrets.key").stat().st_mode & 0o777 == 0o600
     assert ep["bodyJson"] == {"force": True}
 
     cron = cli(

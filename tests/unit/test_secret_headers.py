@@ -100,3 +100,10 @@ def test_the_keyring_follows_the_settings(tmp_path: Path) -> None:
     assert isinstance(keyring_for(local), LocalKeyring)
     deployed = Settings.from_env({"CRONPILOT_SECRETS_KMS_ALIAS": "alias/cronpilot-dev-secrets"})
     assert isinstance(keyring_for(deployed), KmsKeyring)
+
+
+def test_an_opened_request_never_shows_its_headers_in_a_repr() -> None:
+    from chalicelib.engine.caller import CallRequest
+
+    request = CallRequest(url="https://api.example.com/", headers={"Authorization": "Bearer zz9"})
+    assert "zz9" not in repr(request)
