@@ -13,6 +13,7 @@ send a different request (the method without its body). Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -51,6 +52,18 @@ def next_hop(
             )
         return Hop(method, None, bare=True)
     return Hop(method, body, bare=False)
+
+
+def origin_of(url: str) -> Origin:
+    """(scheme, host, port) of a URL as written, default ports filled in; an unparsable URL
+    gets an origin that matches no other."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"http": 80, "https": 443}.get(scheme, -1)
+        return (scheme, (parts.hostname or "").rstrip("."), port)
+    except ValueError:
+        return ("", url, -1)
 
 
 def describe(origin: Origin) -> str:

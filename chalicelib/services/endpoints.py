@@ -140,7 +140,13 @@ def update_endpoint(
             raise Conflict("Endpoint is archived")
         # Seals what became secret (new values, newly marked names, values stored in clear
         # before sealing existed); a masked value sent back keeps the stored one.
-        merged = protect(deps, _merge(current, dict(changes)), stored=current.headers_json)
+        merged = protect(
+            deps,
+            _merge(current, dict(changes)),
+            stored=current.headers_json,
+            headers_sent="headers_json" in changes,
+            stored_url=current.url,
+        )
         replan = any(getattr(merged, f) != getattr(current, f) for f in SCHEDULE_FIELDS)
         return merged, Replan() if replan else Keep()
 

@@ -222,3 +222,26 @@ def test_openapi_documents_the_secret_fields(api: Api) -> None:
     ref = create["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert "secretHeaders" in schemas[ref]["properties"]
     assert MASK in schemas[ref]["properties"]["headersJson"]["description"]
+
+
+def test_stored_secrets_do_not_follow_the_url_to_another_origin(
+    api: Api, job: dict[str, Any]
+) -> None:
+    created = _create(api, job)
+    path = _path(job, created["id"])
+    before = snapshot()
+    for body in [
+        {"url": "https://collector.example.net/health"},
+        {"url": "http://api.example.com/health"},  # the scheme is part of the origin
+        {"url": "https://api.example.com:8443/health", "headersJson": created["headersJson"]},
+    ]:
+        reply = api.patch(path, body)
+        assert reply.status == 400, (body, reply.body)
+        assert reply.error["details"][0]["field"] == "headersJson.Authorization"
+        assert snapshot() == before
+    same_origin = api.patch(path, {"url": "https://API.example.com:443/v2/health"})
+    assert same_origin.status == 200, same_origin.body
+    fresh = {"Authorization": "Bearer test-fake-elsewhere", "X-Team": "ops"}
+    moved = api.patch(path, {"url": "https://collector.example.net/", "headersJson": fresh})
+    assert moved.status == 200, moved.body
+    assert moved.body["headersJson"] == {"Authorization": MASK, "X-Team": "ops"}

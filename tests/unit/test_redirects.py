@@ -32,3 +32,12 @@ def test_body_to_another_origin_is_refused() -> None:
 
 def test_bare_stays_bare_back_home() -> None:
     assert next_hop(302, "GET", None, bare=True, origin=HOME, home=HOME) == Hop("GET", None, True)
+
+
+def test_origin_of_fills_default_ports_and_ignores_case() -> None:
+    from chalicelib.domain.redirects import origin_of
+
+    assert origin_of("https://API.example.test/x") == HOME
+    assert origin_of("https://api.example.test:443/y?q=1") == HOME
+    assert origin_of("http://api.example.test/") == ("http", "api.example.test", 80)
+    assert origin_of("https://api.example.test:bad/") != HOME
