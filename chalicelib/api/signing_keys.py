@@ -52,6 +52,7 @@ def create_key() -> dict[str, Any]:
     "POST",
     "Rotate the signing key",
     body=SigningKeyRotate,
+    body_required=False,
     response=SigningKeyCreated,
     description="Replaces the key. The body is optional: during `graceMinutes` (default 1440 "
     "= 24 h, 0 = none) the replaced key signs alongside the new one, so receivers that know "

@@ -209,6 +209,7 @@ def test_openapi_documents_the_routes(api: Api) -> None:
     assert set(schemas["SigningKeyInfo"]["properties"]) == set(EMPTY) | grace
     assert set(schemas["SigningKeyCreated"]["properties"]) == {"rawKey", "keyPrefix"} | grace
     rotate_body = doc["paths"]["/api/signing-keys/rotate"]["post"]["requestBody"]
+    assert rotate_body["required"] is False  # existing clients send no body
     rotate_ref = rotate_body["content"]["application/json"]["schema"]["$ref"]
     assert set(schemas[rotate_ref.rsplit("/", 1)[1]]["properties"]) == {"graceMinutes"}
     assert "409" in doc["paths"]["/api/signing-keys"]["post"]["responses"]
