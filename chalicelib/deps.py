@@ -14,6 +14,7 @@ from chalicelib import secrets
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.domain.entities import ApiKey, Tenant
 from chalicelib.domain.ratelimit import SlidingWindowLimiter
+from chalicelib.domain.signing import SigningKey
 from chalicelib.engine.caller import Caller
 from chalicelib.engine.finished import RunFinishedHub
 from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
@@ -22,6 +23,8 @@ from chalicelib.engine.scheduling import Scheduling
 from chalicelib.planner import announce
 from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import AnalysisQueue, SqsAnalysisQueue
+from chalicelib.sealing.envelope import Sealer
+from chalicelib.sealing.keyrings import keyring_for
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
@@ -50,8 +53,10 @@ class Deps:
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
-    signing_cache: TtlCache[str] = field(init=False)
+    signing_cache: TtlCache[SigningKey] = field(init=False)
     run_finished: RunFinishedHub = field(init=False)
+    # Seals secret header values at rest (KMS on AWS, a key file locally).
+    sealer: Sealer = field(init=False)
     queue: SlotQueue | None = None
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
@@ -61,6 +66,7 @@ class Deps:
         models.bind(self.settings)
         self.auth_cache = TtlCache(timedelta(seconds=self.settings.auth_cache_seconds))
         self.signing_cache = TtlCache(timedelta(seconds=60))
+        self.sealer = Sealer(keyring_for(self.settings))
         # One caller (one connection pool) per process, reused by every execution.
         self.caller = Caller(
             allow_private=self.settings.allow_private_targets,

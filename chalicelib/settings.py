@@ -72,6 +72,10 @@ class Settings:
     ai_request_timeout_s: float = 60.0
     ai_retry_budget_s: float = 120.0
     analysis_period_s: int = 300
+    # Secret header values are sealed with this KMS key (alias or ARN) when set, else with
+    # the key in `secrets_key_file` (the local stack's; created on first use).
+    secrets_kms_alias: str | None = None
+    secrets_key_file: str = ".cronpilot/secrets.key"
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
     @property
@@ -136,6 +140,9 @@ class Settings:
             ai_request_timeout_s=_float(e, "CRONPILOT_AI_TIMEOUT_S", 60.0),
             ai_retry_budget_s=_float(e, "CRONPILOT_AI_RETRY_BUDGET_S", 120.0),
             analysis_period_s=_int(e, "CRONPILOT_ANALYSIS_PERIOD_S", 300),
+            secrets_kms_alias=e.get("CRONPILOT_SECRETS_KMS_ALIAS") or None,
+            secrets_key_file=e.get("CRONPILOT_SECRETS_KEY_FILE")
+            or os.path.join(e.get("CRONPILOT_HOME") or ".cronpilot", "secrets.key"),
             tenant_defaults=defaults,
         )
 

@@ -20,6 +20,8 @@ for _name, _value in {
     "AWS_EC2_METADATA_DISABLED": "true",
     "CRONPILOT_TABLE_PREFIX": "cp-test",
     "CRONPILOT_ADMIN_TOKEN": "test-admin-token",
+    # Secret header values are sealed with moto's KMS (the key is made in the `aws` fixture).
+    "CRONPILOT_SECRETS_KMS_ALIAS": "alias/cp-test-secrets",
     "POWERTOOLS_SERVICE_NAME": "cronpilot",
     "POWERTOOLS_METRICS_NAMESPACE": "Cronpilot",
 }.items():
@@ -54,11 +56,23 @@ def no_dns(host: str, port: int) -> list[str]:
     raise OSError(f"no DNS in tests ({host})")
 
 
+def create_secrets_key(region: str) -> str:
+    """The KMS key secret header values are sealed with, under the alias the tests use (on
+    AWS infra/deploy.json declares it); its ARN."""
+    import boto3
+
+    kms = boto3.client("kms", region_name=region)
+    arn = str(kms.create_key(Description="cp-test secret headers")["KeyMetadata"]["Arn"])
+    kms.create_alias(AliasName="alias/cp-test-secrets", TargetKeyId=arn)
+    return arn
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
     """One in-process moto for the session, with every table from infra/resources.json."""
     with mock_aws():
         provision(STACK, "us-east-1")
+        create_secrets_key("us-east-1")
         yield
 
 

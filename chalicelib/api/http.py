@@ -42,6 +42,8 @@ class RouteSpec:
     response: type[BaseModel] | None = None
     auth: str = "apiKey"
     description: str = ""
+    # False where the view parses the body with required=False (an absent body is `{}`).
+    body_required: bool = True
 
 
 @dataclass
@@ -80,9 +82,20 @@ class Router:
         response: type[BaseModel] | None = None,
         auth: str = "apiKey",
         description: str = "",
+        body_required: bool = True,
     ) -> Callable[[View], View]:
         spec = RouteSpec(
-            method, path, summary, self.tag, status, body, query, response, auth, description
+            method,
+            path,
+            summary,
+            self.tag,
+            status,
+            body,
+            query,
+            response,
+            auth,
+            description,
+            body_required,
         )
         REGISTRY.specs.append(spec)
 

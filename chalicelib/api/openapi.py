@@ -86,7 +86,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         op["security"] = []
     if spec.body is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": spec.body_required,
             "content": {
                 "application/json": {"schema": {"$ref": _REF.format(model=spec.body.__name__)}}
             },

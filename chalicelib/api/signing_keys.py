@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from chalicelib import deps
 from chalicelib.api.http import Router
 from chalicelib.domain.responses import SigningKeyCreated, SigningKeyInfo
+from chalicelib.domain.schemas import SigningKeyRotate
 from chalicelib.services import signing_keys
 
 api = Router(__name__, "Signing keys")
 
 SIGNING_NOTE = (
     "Requests are signed with X-Cronpilot-Signature: sha256=<hex> and X-Cronpilot-Timestamp: "
-    '<unix seconds>, an HMAC-SHA256 over "{timestamp}.{body}" keyed with the text of the raw key.'
+    '<unix seconds>, an HMAC-SHA256 over "{timestamp}.{body}" keyed with the text of the raw key. '
+    "During a rotation's grace window the signature header lists both keys' signatures, "
+    "newest first: sha256=<new>,sha256=<old>."
 )
 
 
@@ -25,8 +29,8 @@ SIGNING_NOTE = (
     description="hasKey false and null fields until a key is created. " + SIGNING_NOTE,
 )
 def get_key() -> dict[str, Any]:
-    key = signing_keys.get_key(deps.get(), api.tenant())
-    return SigningKeyInfo.of(key).wire()
+    d = deps.get()
+    return SigningKeyInfo.of(signing_keys.get_key(d, api.tenant()), d.clock.now()).wire()
 
 
 @api.route(
@@ -39,18 +43,25 @@ def get_key() -> dict[str, Any]:
     "The raw key is returned here and by rotation only.",
 )
 def create_key() -> dict[str, Any]:
-    key = signing_keys.create_key(deps.get(), api.tenant())
-    return SigningKeyCreated.of(key).wire()
+    d = deps.get()
+    return SigningKeyCreated.of(signing_keys.create_key(d, api.tenant()), d.clock.now()).wire()
 
 
 @api.route(
     "/signing-keys/rotate",
     "POST",
     "Rotate the signing key",
+    body=SigningKeyRotate,
+    body_required=False,
     response=SigningKeyCreated,
-    description="Replaces the key at once: requests signed with the old key stop verifying, "
-    "with no grace period. 404 NOT_FOUND when there is no key yet.",
+    description="Replaces the key. The body is optional: during `graceMinutes` (default 1440 "
+    "= 24 h, 0 = none) the replaced key signs alongside the new one, so receivers that know "
+    "either key keep verifying; rotating again ends an earlier grace window. 404 NOT_FOUND "
+    "when there is no key yet.",
 )
 def rotate_key() -> dict[str, Any]:
-    key = signing_keys.rotate_key(deps.get(), api.tenant())
-    return SigningKeyCreated.of(key).wire()
+    request = api.body(SigningKeyRotate, required=False)
+    d = deps.get()
+    grace = timedelta(minutes=request.grace_minutes)
+    key = signing_keys.rotate_key(d, api.tenant(), grace)
+    return SigningKeyCreated.of(key, d.clock.now()).wire()

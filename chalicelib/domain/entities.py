@@ -134,6 +134,8 @@ class Endpoint:
     paused_until: datetime | None = None
     archived_at: datetime | None = None
     headers_json: dict[str, str] | None = None
+    # Header names the user marked secret (beyond those secret by name).
+    secret_headers: tuple[str, ...] | None = None
     body_json: Any = None
     timeout_ms: int | None = None
     max_execution_time_ms: int | None = None

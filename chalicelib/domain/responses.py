@@ -28,6 +28,7 @@ from chalicelib.domain.entities import (
     Tenant,
 )
 from chalicelib.domain.reflex_rules import to_json
+from chalicelib.domain.secret_headers import MASK, SEALED_PREFIX, mask, masked_names
 from chalicelib.domain.signing import SigningKey
 from chalicelib.domain.timeutil import iso
 
@@ -142,7 +143,12 @@ class EndpointResponse(Out):
     description: str | None = None
     url: str
     method: str
-    headers_json: dict[str, str] | None = None
+    headers_json: dict[str, str] | None = Field(
+        None, description=f"Secret values are shown as {MASK!r}"
+    )
+    secret_headers: list[str] | None = Field(
+        None, description="Names in headersJson whose values are secret (masked)"
+    )
     body_json: Any = None
     baseline_cron: str | None = None
     baseline_interval_ms: int | None = None
@@ -169,7 +175,12 @@ class EndpointResponse(Out):
     @classmethod
     def of(cls, e: Endpoint) -> EndpointResponse:
         # Every response field is an entity field of the same name; internals are not fields.
+        # Secret header values never leave: masked, with the masked names listed.
         fields = {name: getattr(e, name) for name in cls.model_fields}
+        marked = e.secret_headers or ()
+        sealed = [n for n, v in (e.headers_json or {}).items() if v.startswith(SEALED_PREFIX)]
+        fields["headers_json"] = mask(e.headers_json, marked, sealed)
+        fields["secret_headers"] = masked_names(e.headers_json, marked, sealed) or None
         fields["ai_hint_set_by"] = ActorOut.maybe(e.ai_hint_set_by)
         fields["next_run_cause"] = CauseOut.maybe(e.next_run_cause)
         return cls(**fields)
@@ -404,12 +415,18 @@ class SigningKeyInfo(Out):
     key_prefix: str | None = Field(None, description="`sk_` + the first 8 hex characters")
     created_at: Iso | None = None
     rotated_at: Iso | None = Field(None, description="Null until the key is rotated")
+    previous_key_prefix: str | None = Field(
+        None, description="The replaced key, while it still signs alongside (absent otherwise)"
+    )
+    previous_key_expires_at: Iso | None = Field(
+        None, description="When the replaced key stops signing (absent when none signs)"
+    )
 
     always = ("keyPrefix", "createdAt", "rotatedAt")
 
     @classmethod
-    def of(cls, key: SigningKey | None) -> SigningKeyInfo:
-        """What may be shown about a tenant's key: never the key itself."""
+    def of(cls, key: SigningKey | None, now: datetime) -> SigningKeyInfo:
+        """What may be shown about a tenant's key at `now`: never the key itself."""
         if key is None:
             return cls(has_key=False)
         return cls(
@@ -417,6 +434,7 @@ class SigningKeyInfo(Out):
             key_prefix=key.key_prefix,
             created_at=key.created_at,
             rotated_at=key.rotated_at,
+            **_previous(key, now),
         )
 
 
@@ -425,11 +443,26 @@ class SigningKeyCreated(Out):
         description="The secret, 64 lowercase hex characters; only create and rotate return it"
     )
     key_prefix: str
+    previous_key_prefix: str | None = Field(
+        None, description="After a rotation with a grace window: the replaced key"
+    )
+    previous_key_expires_at: Iso | None = Field(
+        None, description="When the replaced key stops signing alongside the new one"
+    )
 
     @classmethod
-    def of(cls, key: SigningKey) -> SigningKeyCreated:
+    def of(cls, key: SigningKey, now: datetime) -> SigningKeyCreated:
         """The answer to create and rotate, the only ones that reveal the raw key."""
-        return cls(raw_key=key.key_hex, key_prefix=key.key_prefix)
+        return cls(raw_key=key.key_hex, key_prefix=key.key_prefix, **_previous(key, now))
+
+
+def _previous(key: SigningKey, now: datetime) -> dict[str, Any]:
+    if not key.previous_active(now):
+        return {}
+    return {
+        "previous_key_prefix": key.previous_key_prefix,
+        "previous_key_expires_at": key.previous_expires_at,
+    }
 
 
 class TenantLimitsOut(Out):

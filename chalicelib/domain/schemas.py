@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,6 +22,8 @@ from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.cron import CRON_HELP, validate_cron, zone
 from chalicelib.domain.errors import CronError, ValidationFailed
+from chalicelib.domain.secret_headers import MASK, SEALED_PREFIX
+from chalicelib.domain.signing import DEFAULT_GRACE
 from chalicelib.domain.timeutil import parse_instant
 
 MIN_INTERVAL_MS = 1_000
@@ -38,6 +40,8 @@ HEADER_VALUE_MAX = 8192
 REASON_MAX = 1000
 MAX_TTL_MINUTES = 7 * 24 * 60
 ONESHOT_PAST_TOLERANCE_MS = 60_000
+DEFAULT_GRACE_MINUTES = int(DEFAULT_GRACE / timedelta(minutes=1))
+MAX_GRACE_MINUTES = 7 * 24 * 60
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -94,6 +98,17 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"header {name!r} contains a line break or NUL")
         if len(header_value) > HEADER_VALUE_MAX:
             raise ValueError(f"header {name!r} is longer than {HEADER_VALUE_MAX} characters")
+        if header_value.startswith(SEALED_PREFIX):
+            raise ValueError(f"header {name!r} holds a sealed value: send the value itself")
+    return value
+
+
+def _header_names(value: list[str]) -> list[str]:
+    if len(value) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} names")
+    for name in value:
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP token")
     return value
 
 
@@ -135,6 +150,7 @@ TimeoutMs = Annotated[
 ]
 ResponseKb = Annotated[StrictInt, Field(ge=1, le=MAX_RESPONSE_KB)]
 Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(_headers)]
+HeaderNames = Annotated[list[StrictStr], AfterValidator(_header_names)]
 Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_method)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Reason = Annotated[StrictStr, Field(max_length=REASON_MAX)]
@@ -172,7 +188,18 @@ class EndpointFields(Schema):
     description: Annotated[StrictStr, Field(max_length=ENDPOINT_DESCRIPTION_MAX)] | None = None
     url: Url | None = None
     method: Method | None = None
-    headers_json: Headers | None = None
+    headers_json: Headers | None = Field(
+        None,
+        description="Request headers. Secret ones (Authorization, Cookie, "
+        "Proxy-Authorization, names containing key/token/secret/auth, and those in "
+        f"secretHeaders) are encrypted at rest and returned as {MASK!r}; sending {MASK!r} "
+        "back keeps the stored value.",
+    )
+    secret_headers: HeaderNames | None = Field(
+        None,
+        description="Further header names to treat as secret (case-insensitive), in addition "
+        "to those secret by name. On PATCH it replaces the list.",
+    )
     body_json: Any = None
     baseline_cron: Cron | None = None
     baseline_interval_ms: IntervalMs | None = None
@@ -255,6 +282,20 @@ class PauseRequest(Schema):
 class ApiKeyCreate(Schema):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
     expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+
+
+class SigningKeyRotate(Schema):
+    """Optional body of a rotation: how long the replaced key keeps signing alongside."""
+
+    grace_minutes: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=MAX_GRACE_MINUTES,
+            description="Minutes the replaced key keeps signing alongside the new one "
+            "(default 1440 = 24 h; 0 = stop at once; at most 10080 = 7 days)",
+        ),
+    ] = DEFAULT_GRACE_MINUTES
 
 
 class TenantLimitsInput(Schema):

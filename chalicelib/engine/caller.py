@@ -1,30 +1,45 @@
 """The HTTP caller: one endpoint execution, safely.
 
 Every hop is checked by the URL guard and the connection goes to the address that was checked
-(no DNS rebinding window); redirects are followed by hand so each target is checked again; the
-body is streamed and capped; outbound requests are signed when the tenant has a signing key.
-Endpoint failures are results, never exceptions.
+(no DNS rebinding window); redirects are followed by hand so each target is checked again, and
+a hop to another origin goes bare (no stored headers, signature or body: see
+chalicelib/domain/redirects.py); the body is streamed and capped; outbound requests are signed
+when the tenant has a signing key. Endpoint failures are results, never exceptions.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
 
 from chalicelib.domain.claim import effective_timeout_ms
+from chalicelib.domain.redirects import REDIRECTS, Origin, Refused, next_hop
 from chalicelib.domain.signing import SigningError, signed_headers
-from chalicelib.engine.urlguard import ResolvedTarget, UrlNotAllowed, resolve_and_check
+from chalicelib.engine.urlguard import (
+    ParsedTarget,
+    ResolvedTarget,
+    UrlNotAllowed,
+    resolve_and_check,
+    static_check,
+)
 
 ErrorKind = Literal[
-    "timeout", "connection", "dns", "tls", "http_status", "too_large", "blocked", "signing"
+    "timeout",
+    "connection",
+    "dns",
+    "tls",
+    "http_status",
+    "too_large",
+    "blocked",
+    "signing",
+    "secret",
 ]
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 DEFAULT_MAX_RESPONSE_KB = 100
 CHUNK = 64 * 1024
@@ -36,7 +51,8 @@ class CallRequest:
 
     url: str
     method: str = "GET"
-    headers: dict[str, str] | None = None
+    # Opened secret values: kept out of the repr so no log line can show them.
+    headers: dict[str, str] | None = field(default=None, repr=False)
     body_json: Any = None
     timeout_ms: int | None = None
     max_response_kb: int | None = None
@@ -66,6 +82,10 @@ def _pinned_url(resolved: ResolvedTarget) -> str:
     target = resolved.target
     host = f"[{resolved.pinned}]" if ":" in resolved.pinned else resolved.pinned
     return f"{target.scheme}://{host}:{target.port}{target.path_and_query}"
+
+
+def _origin(target: ParsedTarget) -> Origin:
+    return (target.scheme, target.host, target.port)
 
 
 # Deeper JSON is kept as text: every later step (storage, the planner's view, reflexes)
@@ -138,8 +158,11 @@ class Caller:
         self._client = client or httpx.Client(follow_redirects=False, trust_env=False)
         self._monotonic = monotonic
 
-    def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
-        """Run `request`; every failure becomes a failed result with an error kind."""
+    def call(
+        self, request: CallRequest, signing_key: str | Sequence[str] | None = None
+    ) -> CallResult:
+        """Run `request`, signed with `signing_key` (or several keys, newest first, during a
+        rotation's grace window); every failure becomes a failed result with an error kind."""
         timeout_ms = effective_timeout_ms(request.timeout_ms)
         cap = (request.max_response_kb or DEFAULT_MAX_RESPONSE_KB) * 1024
         started = self._monotonic()
@@ -151,6 +174,8 @@ class Caller:
         method = request.method.upper()
         body = encode_body(request.body_json) if method not in {"GET", "HEAD"} else None
         url = request.url
+        home: Origin | None = None
+        bare = False
         for _hop in range(MAX_REDIRECTS + 1):
             try:
                 resolved = resolve_and_check(
@@ -159,8 +184,11 @@ class Caller:
             except UrlNotAllowed as exc:
                 kind: ErrorKind = "dns" if "DNS resolution failed" in exc.reason else "blocked"
                 return CallResult("failed", elapsed_ms(), error_message=str(exc), error_kind=kind)
+            home = home or _origin(resolved.target)
             try:
-                headers = self._headers(request, resolved, body, signing_key)
+                headers = self._headers(
+                    request, resolved, body, None if bare else signing_key, bare
+                )
             except SigningError as exc:
                 # Never send unsigned what should have been signed.
                 message = f"Request not sent: signing failed ({exc})"
@@ -182,11 +210,20 @@ class Caller:
                 return self._timed_out(elapsed_ms(), timeout_ms)
             if outcome.status_code in REDIRECTS and outcome.location:
                 url = urljoin(url, outcome.location)
-                # As browsers do: 303 always, and 301/302 after a POST, continue with a GET.
-                if outcome.status_code == 303 or (
-                    outcome.status_code in {301, 302} and method == "POST"
-                ):
-                    method, body = "GET", None
+                try:
+                    target = static_check(url, allow_private=self._allow_private)
+                except UrlNotAllowed as exc:
+                    return CallResult(
+                        "failed", elapsed_ms(), error_message=str(exc), error_kind="blocked"
+                    )
+                hop = next_hop(
+                    outcome.status_code, method, body, bare=bare, origin=_origin(target), home=home
+                )
+                if isinstance(hop, Refused):
+                    return CallResult(
+                        "failed", elapsed_ms(), error_message=hop.reason, error_kind="blocked"
+                    )
+                method, body, bare = hop.method, hop.body, hop.bare
                 continue
             return self._result(outcome, elapsed_ms(), cap)
         return CallResult(
@@ -201,9 +238,11 @@ class Caller:
         request: CallRequest,
         resolved: ResolvedTarget,
         body: str | None,
-        signing_key: str | None,
+        signing_key: str | Sequence[str] | None,
+        bare: bool,
     ) -> dict[str, str]:
-        headers = {k: v for k, v in (request.headers or {}).items() if k.lower() != "host"}
+        stored = {} if bare else (request.headers or {})
+        headers = {k: v for k, v in stored.items() if k.lower() != "host"}
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
         headers["Host"] = resolved.target.host_header

@@ -25,8 +25,7 @@ from chalicelib.domain.signals import fingerprint
 from chalicelib.engine.finished import RunFinished
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
-from chalicelib.services.execution import call_request, with_result
-from chalicelib.services.signing_keys import key_for_execution
+from chalicelib.services.execution import call_endpoint, with_result
 
 log = logging.getLogger("cronpilot.engine")
 
@@ -96,7 +95,7 @@ class Executor:
             return None
         claimed, token, run, started = held.endpoint, held.token, held.run, held.run.started_at
         with observability.correlated(run_id=run.id, job_id=claimed.job_id):
-            result = d.caller.call(call_request(claimed), key_for_execution(d, claimed.tenant_id))
+            result = call_endpoint(d, claimed)
             finished = with_result(run, result, d.clock.now())
             d.runs.put(finished)
             try:

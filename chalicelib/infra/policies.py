@@ -24,6 +24,8 @@ UPDATE = ("dynamodb:UpdateItem",)
 DELETE = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 SEND = ("sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessageBatch")
 CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+SEAL = ("kms:GenerateDataKey",)
+OPEN = ("kms:Decrypt",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Access:
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
     queues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     describe_tables: tuple[str, ...] = ()
+    # On the stage's secrets key (infra/deploy.json), reached through its alias only.
+    secrets_key: tuple[str, ...] = ()
 
 
 SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE}
@@ -52,6 +56,7 @@ FUNCTIONS: dict[str, Access] = {
             "reflexes": QUERY + UPDATE,
         },
         queues={"runs": SEND + CONSUME, "analysis": SEND},
+        secrets_key=OPEN,  # secret header values, opened for the call
     ),
     # Analysis tick: the byAnalysis index only.
     "analyze": Access(tables={"endpoints": QUERY}, queues={"analysis": SEND}),
@@ -82,6 +87,7 @@ FUNCTIONS: dict[str, Access] = {
         # A new endpoint is announced to the analysis queue (analysed within a minute).
         queues={"runs": SEND, "analysis": SEND},
         describe_tables=("tenants",),
+        secrets_key=SEAL + OPEN,  # seal header values on writes; open them for test runs
     ),
 }
 
@@ -135,7 +141,24 @@ def policy(stage: str, function: str) -> dict[str, Any]:
                 "Resource": f"arn:aws:sqs:*:*:{prefix}-{suffix}",
             }
         )
+    if access.secrets_key:
+        statements.append(
+            {
+                "Sid": "SecretsKey",
+                "Effect": "Allow",
+                "Action": sorted(set(access.secrets_key)),
+                "Resource": "arn:aws:kms:*:*:key/*",
+                "Condition": {
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": secrets_alias(stage)}
+                },
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def secrets_alias(stage: str) -> str:
+    """The alias of the stage's secrets key (infra/deploy.json names it by the stack)."""
+    return f"alias/{stack_name(stage)}-secrets"
 
 
 def policy_file(stage: str, function: str) -> Path:

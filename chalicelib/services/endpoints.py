@@ -15,6 +15,7 @@ from chalicelib.domain.timing import Change, Keep, Replan
 from chalicelib.engine.urlguard import UrlNotAllowed, static_check
 from chalicelib.planner.announce import announce
 from chalicelib.services.jobs import get_job
+from chalicelib.services.secret_headers import protect
 
 SCHEDULE_FIELDS = frozenset(
     {"baseline_cron", "baseline_interval_ms", "timezone", "min_interval_ms", "max_interval_ms"}
@@ -76,6 +77,7 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         url=request.url,
         method=request.method,
         headers_json=request.headers_json,
+        secret_headers=tuple(request.secret_headers) if request.secret_headers else None,
         body_json=request.body_json,
         baseline_cron=request.baseline_cron,
         baseline_interval_ms=request.baseline_interval_ms,
@@ -91,6 +93,7 @@ def create_endpoint(deps: Deps, tenant: Tenant, job_id: str, request: EndpointCr
         # With the planner on, a new endpoint is analysed within a minute, run or not.
         analysis_due_at=now if deps.planner_model is not None else None,
     )
+    draft = protect(deps, draft, stored=None)  # before the slot: a 400 changes nothing
     if not deps.tenants.reserve_endpoint(tenant.id, limit):
         raise ValidationFailed.field(
             "endpoints", f"Endpoint limit reached: this tenant allows maximum {limit} endpoints."
@@ -133,13 +136,23 @@ def update_endpoint(
     """Apply only the fields sent; a schedule change re-plans the next run at once."""
     get_job_endpoint(deps, tenant, job_id, endpoint_id)
     changes = request.changes()
+    if "secret_headers" in changes and changes["secret_headers"] is not None:
+        changes["secret_headers"] = tuple(changes["secret_headers"])
     check_interval_floor(tenant, request.baseline_interval_ms, "baselineIntervalMs", "Interval")
     check_target(deps, request.url)
 
     def apply(current: Endpoint, now: datetime) -> Change:
         if current.archived_at is not None:
             raise Conflict("Endpoint is archived")
-        merged = _merge(current, dict(changes))
+        # Seals what became secret (new values, newly marked names, values stored in clear
+        # before sealing existed); a masked value sent back keeps the stored one.
+        merged = protect(
+            deps,
+            _merge(current, dict(changes)),
+            stored=current.headers_json,
+            headers_sent="headers_json" in changes,
+            stored_url=current.url,
+        )
         replan = any(getattr(merged, f) != getattr(current, f) for f in SCHEDULE_FIELDS)
         return merged, Replan() if replan else Keep()
 

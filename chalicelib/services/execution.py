@@ -11,20 +11,34 @@ from chalicelib.domain.capture import storable
 from chalicelib.domain.entities import Actor, Endpoint, Run, Tenant
 from chalicelib.domain.errors import Conflict
 from chalicelib.engine.caller import CallRequest, CallResult
+from chalicelib.sealing.envelope import SealingError
 from chalicelib.services.endpoints import get_endpoint
+from chalicelib.services.secret_headers import open_headers
 from chalicelib.services.signing_keys import key_for_execution
 
 
-def call_request(endpoint: Endpoint) -> CallRequest:
-    """The endpoint's execution configuration as the caller takes it."""
+def call_request(deps: Deps, endpoint: Endpoint) -> CallRequest:
+    """The endpoint's execution configuration as the caller takes it, secret header values
+    opened (SealingError when one cannot be)."""
     return CallRequest(
         url=endpoint.url,
         method=endpoint.method,
-        headers=endpoint.headers_json,
+        headers=open_headers(deps, endpoint),
         body_json=endpoint.body_json,
         timeout_ms=endpoint.timeout_ms,
         max_response_kb=endpoint.max_response_size_kb,
     )
+
+
+def call_endpoint(deps: Deps, endpoint: Endpoint) -> CallResult:
+    """One call of the endpoint, signed; a secret header that cannot be opened fails the
+    call unsent (sending it without its credentials would only hide the problem)."""
+    try:
+        request = call_request(deps, endpoint)
+    except SealingError as exc:
+        message = f"Request not sent: a secret header could not be decrypted ({exc})"
+        return CallResult("failed", 0, error_message=message, error_kind="secret")
+    return deps.caller.call(request, key_for_execution(deps, endpoint.tenant_id))
 
 
 def with_result(run: Run, result: CallResult, finished_at: datetime) -> Run:
@@ -52,7 +66,7 @@ def test_endpoint(
     if endpoint.archived_at is not None:
         raise Conflict("Cannot test an archived endpoint")
     started = deps.clock.now()
-    result = deps.caller.call(call_request(endpoint), key_for_execution(deps, tenant.id))
+    result = call_endpoint(deps, endpoint)
     finished = deps.clock.now()
     attempt = Run(
         endpoint_id=endpoint.id,

@@ -1,17 +1,19 @@
-"""Signing keys of a tenant: created on demand, rotated in place, never listed raw.
+"""Signing keys of a tenant: created on demand, rotated with a grace window, never listed raw.
 
 Every outbound request is signed. A tenant that did not create its key before its first
 execution gets one then (`POST /signing-keys` answers 409 afterwards; rotate to see a key).
+After a rotation the replaced key signs alongside the new one until its grace window ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import Tenant
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.signing import SigningKey, new_key_hex, prefix_of
+from chalicelib.domain.signing import DEFAULT_GRACE, SigningKey, new_key_hex, prefix_of
 from chalicelib.domain.timeutil import ms_floor
 
 
@@ -28,23 +30,25 @@ def create_key(deps: Deps, tenant: Tenant) -> SigningKey:
     return key
 
 
-def rotate_key(deps: Deps, tenant: Tenant) -> SigningKey:
-    """Replace the tenant's key with a new one at once (NotFound when it has none)."""
-    key = deps.signing_keys.rotate(tenant.id, new_key_hex(), deps.clock.now())
+def rotate_key(deps: Deps, tenant: Tenant, grace: timedelta = DEFAULT_GRACE) -> SigningKey:
+    """Replace the tenant's key with a new one; the old one signs too for `grace` (NotFound
+    when the tenant has no key)."""
+    key = deps.signing_keys.rotate(tenant.id, new_key_hex(), deps.clock.now(), grace)
     deps.signing_cache.forget(tenant.id)
     return key
 
 
-def key_for_execution(deps: Deps, tenant_id: str) -> str:
-    """The key to sign an outbound request with, created when the tenant has none yet.
+def key_for_execution(deps: Deps, tenant_id: str) -> tuple[str, ...]:
+    """The keys to sign an outbound request with (the current one, then the replaced one
+    during its grace window), the key created when the tenant has none yet.
 
-    Remembered per process for a minute so a run costs no extra read; a
-    rotation reaches other processes within that time.
+    Remembered per process for a minute so a run costs no extra read; a rotation reaches
+    other processes within that time. The grace window is checked at every call.
     """
     now = deps.clock.now()
     cached = deps.signing_cache.get(tenant_id, now)
     if cached is not None:
-        return cached
+        return cached.signing_keys(now)
     key = deps.signing_keys.get(tenant_id)
     if key is None:
         key_hex = new_key_hex()
@@ -55,5 +59,5 @@ def key_for_execution(deps: Deps, tenant_id: str) -> str:
             )
         key = deps.signing_keys.get(tenant_id)
         assert key is not None
-    deps.signing_cache.put(tenant_id, key.key_hex, now)
-    return key.key_hex
+    deps.signing_cache.put(tenant_id, key, now)
+    return key.signing_keys(now)

@@ -186,6 +186,7 @@ def to_item(e: Endpoint) -> EndpointItem:
         url=e.url,
         method=e.method,
         headers_json=e.headers_json,
+        secret_headers=list(e.secret_headers) if e.secret_headers is not None else None,
         body_json=e.body_json,
         baseline_cron=e.baseline_cron,
         baseline_interval_ms=e.baseline_interval_ms,
@@ -232,6 +233,9 @@ def to_entity(i: EndpointItem) -> Endpoint:
         url=i.url,
         method=cast(HttpMethod, i.method),
         headers_json=i.headers_json,
+        secret_headers=tuple(str(n) for n in i.secret_headers)
+        if i.secret_headers is not None
+        else None,
         body_json=i.body_json,
         baseline_cron=i.baseline_cron,
         baseline_interval_ms=int_or_none(i.baseline_interval_ms),

@@ -8,6 +8,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -89,6 +90,10 @@ class SigningKeyItem(_Base):
     key_prefix = UnicodeAttribute(attr_name="keyPrefix")
     created_at = NumberAttribute(attr_name="createdAt")
     rotated_at = NumberAttribute(null=True, attr_name="rotatedAt")
+    # The key the last rotation replaced, signing alongside until previousExpiresAt.
+    previous_key_hex = UnicodeAttribute(null=True, attr_name="previousKeyHex")
+    previous_key_prefix = UnicodeAttribute(null=True, attr_name="previousKeyPrefix")
+    previous_expires_at = NumberAttribute(null=True, attr_name="previousExpiresAt")
 
 
 class JobItem(_Base):
@@ -149,7 +154,9 @@ class EndpointItem(_Base):
     description = UnicodeAttribute(null=True)
     url = UnicodeAttribute()
     method = UnicodeAttribute()
+    # Secret values are sealed strings (chalicelib/sealing), never clear text.
     headers_json = JSONAttribute(null=True, attr_name="headersJson")
+    secret_headers = ListAttribute(of=UnicodeAttribute, null=True, attr_name="secretHeaders")
     body_json = JSONAttribute(null=True, attr_name="bodyJson")
     baseline_cron = UnicodeAttribute(null=True, attr_name="baselineCron")
     baseline_interval_ms = NumberAttribute(null=True, attr_name="baselineIntervalMs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
@@ -40,16 +40,30 @@ class SigningKeyRepo:
                 raise Conflict(ALREADY_EXISTS) from None
             raise
 
-    def rotate(self, tenant_id: str, key_hex: str, now: datetime) -> SigningKey:
-        """Replace the tenant's key with `key_hex` at once (the old one stops verifying).
+    def rotate(
+        self, tenant_id: str, key_hex: str, now: datetime, grace: timedelta = timedelta(0)
+    ) -> SigningKey:
+        """Replace the tenant's key with `key_hex`; the replaced key keeps signing alongside
+        for `grace` (zero: it stops at once). A key still in an earlier grace window is
+        dropped: at most two keys sign.
 
         NotFound without a key; Conflict if another rotation replaced it in between."""
         current = self.get(tenant_id)
         if current is None:
             raise NotFound(NONE_EXISTS)
         now = ms_floor(now)
+        kept = grace > timedelta(0)
         # As the reference does, the new key's createdAt is the rotation time too.
-        key = SigningKey(tenant_id, key_hex, prefix_of(key_hex), created_at=now, rotated_at=now)
+        key = SigningKey(
+            tenant_id,
+            key_hex,
+            prefix_of(key_hex),
+            created_at=now,
+            rotated_at=now,
+            previous_key_hex=current.key_hex if kept else None,
+            previous_key_prefix=current.key_prefix if kept else None,
+            previous_expires_at=ms_floor(now + grace) if kept else None,
+        )
         try:
             _item(key).save(condition=SigningKeyItem.key_hex == current.key_hex)
         except PutError as exc:
@@ -72,6 +86,9 @@ def _item(key: SigningKey) -> SigningKeyItem:
         key_prefix=key.key_prefix,
         created_at=to_ms(key.created_at),
         rotated_at=ms_or_none(key.rotated_at),
+        previous_key_hex=key.previous_key_hex,
+        previous_key_prefix=key.previous_key_prefix,
+        previous_expires_at=ms_or_none(key.previous_expires_at),
     )
 
 
@@ -82,4 +99,7 @@ def _key(item: SigningKeyItem) -> SigningKey:
         key_prefix=item.key_prefix,
         created_at=from_ms(int(item.created_at)),
         rotated_at=instant_or_none(item.rotated_at),
+        previous_key_hex=item.previous_key_hex,
+        previous_key_prefix=item.previous_key_prefix,
+        previous_expires_at=instant_or_none(item.previous_expires_at),
     )

@@ -36,7 +36,18 @@ def register(subparsers: Any, common: Parser) -> None:
     verbs = add_group(subparsers, "signing-key", "The key Cronpilot signs its requests with")
     add_command(verbs, "show", "Show whether a key exists (the default)", show_signing, common)
     add_command(verbs, "create", "Create the signing key (shown once)", create_signing, common)
-    add_command(verbs, "rotate", "Replace the signing key at once", rotate_signing, common)
+    p = add_command(
+        verbs,
+        "rotate",
+        "Replace the signing key; the old one keeps signing alongside for a grace window",
+        rotate_signing,
+        common,
+    )
+    p.add_argument(
+        "--grace-minutes",
+        type=int,
+        help="minutes the old key keeps signing alongside (default 1440 = 24 h; 0 = none)",
+    )
 
     admin = add_group(subparsers, "admin", "Operator commands (admin token)")
     tenants = admin.add_parser("tenants", help="Tenants", description="Tenants (admin token)")
@@ -100,9 +111,16 @@ def create_signing(ctx: Context) -> int:
 
 def rotate_signing(ctx: Context) -> int:
     """POST /signing-keys/rotate."""
-    ctx.show_item(ctx.api.post("/signing-keys/rotate"))
+    grace = ctx.args.grace_minutes
+    body = None if grace is None else {"graceMinutes": grace}
+    rotated = ctx.api.post("/signing-keys/rotate", body)
+    ctx.show_item(rotated)
     if not ctx.as_json:
-        ctx.note("Requests signed with the old key no longer verify.")
+        until = rotated.get("previousKeyExpiresAt") if isinstance(rotated, dict) else None
+        if until:
+            ctx.note(f"Requests carry signatures from both keys until {until}.")
+        else:
+            ctx.note("Requests signed with the old key no longer verify.")
     return 0
 
 

@@ -30,6 +30,7 @@ ITEM = "/jobs/{job_id}/endpoints/{id}"
 CLEARABLE = {
     "description": "description",
     "headers": "headersJson",
+    "secret-headers": "secretHeaders",
     "body": "bodyJson",
     "min-interval": "minIntervalMs",
     "max-interval": "maxIntervalMs",
@@ -117,7 +118,14 @@ def _endpoint_options(p: argparse.ArgumentParser, creating: bool) -> None:
         action="append",
         type=header_pair,
         metavar="'NAME: VALUE'",
-        help="request header (repeatable)",
+        help="request header (repeatable); secret values are stored encrypted and shown masked",
+    )
+    p.add_argument(
+        "--secret-header",
+        action="append",
+        metavar="NAME",
+        help="also treat this header as secret (repeatable; Authorization, Cookie and names "
+        "with key/token/secret/auth always are)",
     )
     p.add_argument("--body", type=json_value, metavar="JSON", help="request body, as JSON")
 
@@ -140,6 +148,8 @@ def _fields(ctx: Context) -> dict[str, Any]:
     )
     if a.header:
         fields["headersJson"] = dict(a.header)
+    if a.secret_header:
+        fields["secretHeaders"] = list(a.secret_header)
     if a.body is not None:
         fields["bodyJson"] = a.body
     return fields

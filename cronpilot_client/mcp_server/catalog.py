@@ -54,6 +54,7 @@ from chalicelib.domain.schemas import (
     PauseRequest,
     RunsQuery,
     SessionsQuery,
+    SigningKeyRotate,
 )
 from cronpilot_client.validation import checked_reflex
 
@@ -635,8 +636,10 @@ TOOLS: tuple[ToolSpec, ...] = (
         "POST",
         "/signing-keys/rotate",
         "Rotate the signing key",
-        "Replace the signing key at once: requests signed with the old key stop verifying "
-        "immediately (no grace period). Returns the new raw key. NOT_FOUND if there is none.",
+        "Replace the signing key. For graceMinutes (default 1440 = 24 h; 0 = none) the old "
+        "key keeps signing alongside the new one, so receivers that know either key keep "
+        "verifying. Returns the new raw key. NOT_FOUND if there is none.",
+        body=SigningKeyRotate,
         response=SigningKeyCreated,
         kind="destructive",
         summary=lambda k: f"Signing key rotated to {k['keyPrefix']}; store rawKey now.",

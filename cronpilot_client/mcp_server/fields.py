@@ -11,7 +11,14 @@ FIELD_NOTES: dict[str, str] = {
     "method": "HTTP method of the call. Default GET.",
     "headersJson": (
         'Extra request headers: an object of header name to string value, e.g. {"Authorization": '
-        '"Bearer abc"}. At most 50 headers.'
+        '"Bearer abc"}. At most 50 headers. Secret values (Authorization, Cookie, '
+        "Proxy-Authorization, names containing key/token/secret/auth, and secretHeaders) are "
+        "stored encrypted and always shown as '********'; to keep a stored secret when "
+        "changing headers, send '********' back as its value."
+    ),
+    "secretHeaders": (
+        "Header names to treat as secret in addition to those secret by name, e.g. "
+        '["X-Vendor-Signature"]. Their values are stored encrypted and shown masked.'
     ),
     "bodyJson": "JSON request body (any JSON value), usually with POST, PUT or PATCH.",
     "baselineCron": (

@@ -92,5 +92,11 @@ def test_signing_key_lifecycle(cli: Cli, tenant_key: str) -> None:
     rotated = cli("signing-key", "rotate", "--json", env=as_tenant).json()
     assert rotated["rawKey"] != raw
     assert rotated["keyPrefix"] == "sk_" + rotated["rawKey"][:8]
+    assert rotated["previousKeyPrefix"] == "sk_" + raw[:8]  # signs alongside for 24 h
     info = cli("signing-key", "show", "--json", env=as_tenant).json()
     assert info["keyPrefix"] == rotated["keyPrefix"] and info["rotatedAt"]
+    assert info["previousKeyExpiresAt"] == rotated["previousKeyExpiresAt"]
+
+    at_once = cli("signing-key", "rotate", "--grace-minutes", "0", env=as_tenant)
+    assert at_once.code == 0 and "no longer verify" in at_once.err
+    assert "previousKeyPrefix" not in cli("signing-key", "show", "--json", env=as_tenant).json()

@@ -43,6 +43,7 @@ def test_add_with_every_option_then_list_and_get(cli: Cli, job_id: str, cp_stack
         "--method", "post", "--every", "1h", "--min-interval", "5m", "--max-interval", "2h",
         "--request-timeout", "30s", "--max-execution-time", "45s", "--max-response-kb", "64",
         "--header", "Authorization: Bearer abc", "--header", "X-Team=ops",
+        "--header", "X-Vendor: v-123", "--secret-header", "X-Vendor",
         "--body", '{"force": true}', "--description", "Only when the health check fails.",
         "--json",
     )  # fmt: skip
@@ -53,7 +54,15 @@ def test_add_with_every_option_then_list_and_get(cli: Cli, job_id: str, cp_stack
     assert (ep["minIntervalMs"], ep["maxIntervalMs"]) == (300_000, 7_200_000)
     assert (ep["timeoutMs"], ep["maxExecutionTimeMs"]) == (30_000, 45_000)
     assert ep["maxResponseSizeKb"] == 64
-    assert ep["headersJson"] == {"Authorization": "Bearer abc", "X-Team": "ops"}
+    # Secret values (by name, or marked) come back masked; the others as sent.
+    assert ep["headersJson"] == {
+        "Authorization": "********",
+        "X-Team": "ops",
+        "X-Vendor": "********",
+    }
+    assert ep["secretHeaders"] == ["Authorization", "X-Vendor"]
+    # The local stack sealed them with its own key, kept in its state folder (mode 0600).
+    assert (cp_stack.home / "secrets.key").stat().st_mode & 0o777 == 0o600
     assert ep["bodyJson"] == {"force": True}
 
     cron = cli(

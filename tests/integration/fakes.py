@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,9 @@ class StubCaller:
         self.calls: list[CallRequest] = []
         self.duration = timedelta(milliseconds=200)
 
-    def call(self, request: CallRequest, signing_key: str | None = None) -> CallResult:
+    def call(
+        self, request: CallRequest, signing_key: str | Sequence[str] | None = None
+    ) -> CallResult:
         self.calls.append(request)
         if self.during is not None:
             self.during()

@@ -231,3 +231,84 @@ def test_a_bad_signing_key_fails_the_run_without_sending(target: Target, caller:
     assert result.status == "failed" and result.error_kind == "signing"
     assert result.error_message is not None and "not sent" in result.error_message
     assert target.received == []
+
+
+SECRET_HEADERS = {"Authorization": "Bearer test-fake-token", "X-Api-Key": "test-fake-key"}
+
+
+def test_cross_origin_redirect_goes_bare(target: Target, caller: Caller) -> None:
+    """Stored headers and the signature stay with the endpoint's origin: the other origin
+    (another port is another origin) gets the hop without them, and so does every hop after."""
+    other = Target()
+    try:
+        other.answer = lambda h: (
+            _send(h, 302, b"", "text/plain", Location=f"{target.url}/back")
+            if h.path == "/away"
+            else _send(h, 200, b"{}", "application/json")
+        )
+        target.answer = lambda h: (
+            _send(h, 302, b"", "text/plain", Location=f"{other.url}/away")
+            if h.path == "/start"
+            else _send(h, 200, b'{"ok": 1}', "application/json")
+        )
+        key = "ab" * 32
+        result = caller.call(
+            CallRequest(url=target.url + "/start", headers=SECRET_HEADERS), signing_key=key
+        )
+    finally:
+        other.close()
+    assert result.status == "success" and result.response_body == {"ok": 1}
+    first, back = target.received
+    assert first["headers"]["Authorization"] == "Bearer test-fake-token"
+    assert "X-Cronpilot-Signature" in first["headers"]
+    for hop in [*other.received, back]:
+        names = {name.lower() for name in hop["headers"]}
+        assert not names & {"authorization", "x-api-key", "x-cronpilot-signature"}, hop
+        assert "x-cronpilot-timestamp" not in names
+    assert [r["path"] for r in other.received] == ["/away"]
+
+
+def test_same_origin_redirect_keeps_headers(target: Target, caller: Caller) -> None:
+    target.answer = lambda h: (
+        _send(h, 307, b"", "text/plain", Location="/end")
+        if h.path == "/start"
+        else _send(h, 200, b"{}", "application/json")
+    )
+    result = caller.call(
+        CallRequest(url=target.url + "/start", method="PUT", headers=SECRET_HEADERS, body_json=[1])
+    )
+    assert result.status == "success"
+    end = target.received[1]
+    assert end["method"] == "PUT" and end["body"] == "[1]"
+    assert end["headers"]["X-Api-Key"] == "test-fake-key"
+
+
+def test_cross_origin_redirect_that_keeps_the_body_is_refused(
+    target: Target, caller: Caller
+) -> None:
+    other = Target()
+    try:
+        target.answer = lambda h: _send(h, 308, b"", "text/plain", Location=f"{other.url}/x")
+        result = caller.call(
+            CallRequest(url=target.url, method="POST", headers=SECRET_HEADERS, body_json={"a": 1})
+        )
+    finally:
+        other.close()
+    assert result.status == "failed" and result.error_kind == "blocked"
+    assert result.error_message is not None and "another origin" in result.error_message
+    assert other.received == []
+
+
+def test_cross_origin_303_after_a_post_is_followed_bare(target: Target, caller: Caller) -> None:
+    other = Target()
+    try:
+        target.answer = lambda h: _send(h, 303, b"", "text/plain", Location=f"{other.url}/done")
+        result = caller.call(
+            CallRequest(url=target.url, method="POST", headers=SECRET_HEADERS, body_json={"a": 1})
+        )
+    finally:
+        other.close()
+    assert result.status == "success"
+    (hop,) = other.received
+    assert hop["method"] == "GET" and hop["body"] == ""
+    assert "Authorization" not in hop["headers"] and "X-Api-Key" not in hop["headers"]

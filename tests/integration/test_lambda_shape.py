@@ -57,6 +57,12 @@ class CallLog:
             return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         if service == "ssm":
             return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{params.get('Name', '')}"
+        if service == "kms":
+            # IAM checks the key an alias names (the policy's alias condition is not simulated).
+            from moto.kms.models import kms_backends
+
+            key_id = kms_backends[ACCOUNT][REGION].get_key_id_from_alias(params["KeyId"])
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
         return "*"
 
 
@@ -189,7 +195,12 @@ def test_one_minute_of_the_deployed_functions(
     with Client(functions.app, stage_name="local") as client:
         api = Api(client, new_tenant(stage.deps, "acme"))
         job = api.post("/api/jobs", {"name": "Monitoring"}).body
-        body = {"name": "Health", "url": target.url + "/health", "baselineIntervalMs": 10_000}
+        body = {
+            "name": "Health",
+            "url": target.url + "/health",
+            "baselineIntervalMs": 10_000,
+            "headersJson": {"Authorization": "Bearer test-fake-shape"},
+        }
         endpoint = api.post(f"/api/jobs/{job['id']}/endpoints", body).body
     stage.log.function = "harness"
     # Two minutes: the endpoint is analysed when created (nothing has answered yet), and again
@@ -206,6 +217,8 @@ def test_one_minute_of_the_deployed_functions(
     slots = [r.slot_at for r in runs if r.slot_at is not None]
     assert len(set(slots)) == len(slots) == total  # each slot ran exactly once
     assert all(r.status == "success" for r in runs)
+    # The API sealed the secret header; the executor opened it for each call.
+    assert {r["headers"]["Authorization"] for r in target.received} == {"Bearer test-fake-shape"}
     # Every 10 s until the planner, reacting to the first degraded answer, tightened to 5 s.
     gaps = sorted({(a - b).total_seconds() for a, b in itertools.pairwise(slots)})
     assert gaps[0] == 5.0 and gaps[-1] <= 10.0 and total >= 10
@@ -235,3 +248,5 @@ def test_one_minute_of_the_deployed_functions(
     }
     refused = sorted(c for c in made if not allowed(policy("dev", c[0]), c[1], c[2]))
     assert refused == [], refused
+    kms = {(fn, action) for fn, action, _ in made if action.startswith("kms:")}
+    assert kms == {("api_handler", "kms:GenerateDataKey"), ("execute", "kms:Decrypt")}

@@ -73,14 +73,16 @@ def test_second_create_is_409_and_changes_nothing(api: Api) -> None:
     assert api.get("/api/signing-keys").body["keyPrefix"] == first["keyPrefix"]
 
 
-def test_rotate_replaces_the_key_at_once(api: Api, deps: Deps, clock: ManualClock) -> None:
+def test_rotate_without_grace_replaces_the_key_at_once(
+    api: Api, deps: Deps, clock: ManualClock
+) -> None:
     old = _create(api)["rawKey"]
     body = '{"ping":true}'
     ts = int(T0.timestamp())
     old_headers = signed_headers(old, ts, body)
 
     clock.advance(timedelta(hours=1, milliseconds=250))
-    rotated = api.post("/api/signing-keys/rotate")
+    rotated = api.post("/api/signing-keys/rotate", {"graceMinutes": 0})
     assert rotated.status == 200, rotated.body
     assert set(rotated.body) == {"rawKey", "keyPrefix"}
     new = rotated.body["rawKey"]
@@ -93,7 +95,8 @@ def test_rotate_replaces_the_key_at_once(api: Api, deps: Deps, clock: ManualCloc
 
     stamp, sig = old_headers["X-Cronpilot-Timestamp"], old_headers["X-Cronpilot-Signature"]
     assert verify(old, stamp, sig, body, ts)
-    assert not verify(new, stamp, sig, body, ts)  # no grace period for the old key
+    assert not verify(new, stamp, sig, body, ts)
+    assert stored.signing_keys(clock.now()) == (new,)  # no grace window: the old key is gone
     fresh = signed_headers(stored.key_hex, ts, body)
     assert verify(new, fresh["X-Cronpilot-Timestamp"], fresh["X-Cronpilot-Signature"], body, ts)
 
@@ -104,6 +107,53 @@ def test_rotate_replaces_the_key_at_once(api: Api, deps: Deps, clock: ManualCloc
         "createdAt": "2025-01-01T01:00:00.250Z",  # the current key's creation: the rotation
         "rotatedAt": "2025-01-01T01:00:00.250Z",
     }
+
+
+def test_rotate_keeps_the_old_key_signing_for_the_default_grace_window(
+    api: Api, deps: Deps, clock: ManualClock
+) -> None:
+    old = _create(api)
+    clock.advance(timedelta(minutes=5))
+    rotated = api.post("/api/signing-keys/rotate")  # no body: the 24 h default
+    assert rotated.status == 200, rotated.body
+    assert rotated.body["previousKeyPrefix"] == old["keyPrefix"]
+    assert rotated.body["previousKeyExpiresAt"] == "2025-01-02T00:05:00.000Z"
+    new = rotated.body["rawKey"]
+    stored = deps.signing_keys.get("acme")
+    assert stored is not None
+    assert stored.signing_keys(clock.now()) == (new, old["rawKey"])
+    info = api.get("/api/signing-keys").body
+    assert info["previousKeyPrefix"] == old["keyPrefix"]
+    assert info["previousKeyExpiresAt"] == "2025-01-02T00:05:00.000Z"
+    assert "rawKey" not in info and old["rawKey"] not in json.dumps(info)
+
+    clock.advance(timedelta(hours=24))
+    assert stored.signing_keys(clock.now()) == (new,)
+    after = api.get("/api/signing-keys").body
+    assert "previousKeyPrefix" not in after and "previousKeyExpiresAt" not in after
+
+
+def test_rotating_again_drops_the_oldest_key(api: Api, deps: Deps, clock: ManualClock) -> None:
+    _create(api)
+    second = api.post("/api/signing-keys/rotate", {"graceMinutes": 60}).body
+    third = api.post("/api/signing-keys/rotate", {"graceMinutes": 60}).body
+    assert third["previousKeyPrefix"] == second["keyPrefix"]
+    stored = deps.signing_keys.get("acme")
+    assert stored is not None
+    assert stored.signing_keys(clock.now()) == (third["rawKey"], second["rawKey"])
+
+
+@pytest.mark.parametrize(
+    "body", [{"graceMinutes": -1}, {"graceMinutes": 10081}, {"graceMinutes": "60"}, [1]]
+)
+def test_rotate_rejects_a_bad_grace_window_and_changes_nothing(api: Api, body: Any) -> None:
+    _create(api)
+    before = snapshot()
+    reply = api.post("/api/signing-keys/rotate", body)
+    assert reply.status == 400 and reply.error["code"] == "VALIDATION_ERROR"
+    assert snapshot() == before
+    if isinstance(body, dict):
+        assert reply.error["details"][0]["field"] == "graceMinutes"
 
 
 def test_rotate_without_a_key_is_404_and_changes_nothing(api: Api) -> None:
@@ -155,8 +205,13 @@ def test_openapi_documents_the_routes(api: Api) -> None:
     assert info_ref["content"]["application/json"]["schema"]["$ref"].endswith("/SigningKeyInfo")
     for ref in (created_ref, rotated_ref):
         assert ref["content"]["application/json"]["schema"]["$ref"].endswith("/SigningKeyCreated")
-    assert set(schemas["SigningKeyInfo"]["properties"]) == set(EMPTY)
-    assert set(schemas["SigningKeyCreated"]["properties"]) == {"rawKey", "keyPrefix"}
+    grace = {"previousKeyPrefix", "previousKeyExpiresAt"}
+    assert set(schemas["SigningKeyInfo"]["properties"]) == set(EMPTY) | grace
+    assert set(schemas["SigningKeyCreated"]["properties"]) == {"rawKey", "keyPrefix"} | grace
+    rotate_body = doc["paths"]["/api/signing-keys/rotate"]["post"]["requestBody"]
+    assert rotate_body["required"] is False  # existing clients send no body
+    rotate_ref = rotate_body["content"]["application/json"]["schema"]["$ref"]
+    assert set(schemas[rotate_ref.rsplit("/", 1)[1]]["properties"]) == {"graceMinutes"}
     assert "409" in doc["paths"]["/api/signing-keys"]["post"]["responses"]
 
 

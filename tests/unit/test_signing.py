@@ -7,13 +7,15 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     SigningError,
     SigningKey,
     new_key_hex,
@@ -209,7 +211,9 @@ GOOD = signature(KEY, TS, BODY)
         (str(TS), f"sha256={GOOD[:-1]}"),
         (str(TS), "sha256=" + "z" * 64),
         (str(TS), "sha256=" + "é" * 64),  # non-ASCII: must not reach compare_digest
-        (str(TS), f"sha256={GOOD},sha256={GOOD}"),
+        (str(TS), f"sha256={GOOD},"),  # an empty entry spoils the list
+        (str(TS), f"sha256={GOOD},sha1={GOOD}"),
+        (str(TS), ",".join([f"sha256={GOOD}"] * 3)),  # at most one signature per key in use
     ],
 )
 def test_verify_rejects_missing_and_malformed_headers(ts: str | None, sig: str | None) -> None:
@@ -241,3 +245,40 @@ def test_what_is_signed_verifies(body: str | bytes, ts: int, skew: int) -> None:
     stamp, sig = headers["X-Cronpilot-Timestamp"], headers["X-Cronpilot-Signature"]
     assert verify(KEY, stamp, sig, body, ts + skew)
     assert not verify(OTHER_KEY, stamp, sig, body, ts + skew)
+
+
+def test_two_keys_sign_newest_first_and_either_verifies() -> None:
+    new, old = "cd" * 32, KEY
+    headers = signed_headers([new, old], TS, BODY)
+    assert headers[TIMESTAMP_HEADER] == str(TS)
+    assert headers[SIGNATURE_HEADER] == (
+        f"sha256={signature(new, TS, BODY)},sha256={signature(old, TS, BODY)}"
+    )
+    for key in (new, old):
+        assert verify(key, str(TS), headers[SIGNATURE_HEADER], BODY, TS)
+    assert not verify("ef" * 32, str(TS), headers[SIGNATURE_HEADER], BODY, TS)
+    assert not verify(old, str(TS), headers[SIGNATURE_HEADER], b"tampered", TS)
+
+
+def test_no_key_cannot_sign() -> None:
+    with pytest.raises(SigningError):
+        signed_headers([], TS, BODY)
+
+
+def test_replaced_key_signs_until_its_grace_window_ends() -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    key = SigningKey(
+        "t1",
+        "cd" * 32,
+        "sk_cdcdcdcd",
+        start,
+        rotated_at=start,
+        previous_key_hex=KEY,
+        previous_key_prefix=prefix_of(KEY),
+        previous_expires_at=start + timedelta(hours=24),
+    )
+    assert key.signing_keys(start) == ("cd" * 32, KEY)
+    assert key.signing_keys(start + timedelta(hours=24, milliseconds=-1)) == ("cd" * 32, KEY)
+    assert key.signing_keys(start + timedelta(hours=24)) == ("cd" * 32,)
+    assert KEY not in repr(key)
+    assert SigningKey("t1", KEY, prefix_of(KEY), start).signing_keys(start) == (KEY,)
