@@ -23,9 +23,9 @@ from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
 from chalicelib.engine.finished import RunFinished
+from chalicelib.engine.outbound import call_endpoint, with_result
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.engine.scheduling import LockLost
-from chalicelib.services.execution import call_endpoint, with_result
 
 log = logging.getLogger("cronpilot.engine")
 

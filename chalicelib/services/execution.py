@@ -2,59 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain import causes, ids
-from chalicelib.domain.capture import storable
-from chalicelib.domain.entities import Actor, Endpoint, Run, Tenant
+from chalicelib.domain.entities import Actor, Run, Tenant
 from chalicelib.domain.errors import Conflict
-from chalicelib.engine.caller import CallRequest, CallResult
-from chalicelib.sealing.envelope import SealingError
+from chalicelib.engine.caller import CallResult
+from chalicelib.engine.outbound import call_endpoint, with_result
 from chalicelib.services.endpoints import get_endpoint
-from chalicelib.services.secret_headers import open_headers
-from chalicelib.services.signing_keys import key_for_execution
-
-
-def call_request(deps: Deps, endpoint: Endpoint) -> CallRequest:
-    """The endpoint's execution configuration as the caller takes it, secret header values
-    opened (SealingError when one cannot be)."""
-    return CallRequest(
-        url=endpoint.url,
-        method=endpoint.method,
-        headers=open_headers(deps, endpoint),
-        body_json=endpoint.body_json,
-        timeout_ms=endpoint.timeout_ms,
-        max_response_kb=endpoint.max_response_size_kb,
-    )
-
-
-def call_endpoint(deps: Deps, endpoint: Endpoint) -> CallResult:
-    """One call of the endpoint, signed; a secret header that cannot be opened fails the
-    call unsent (sending it without its credentials would only hide the problem)."""
-    try:
-        request = call_request(deps, endpoint)
-    except SealingError as exc:
-        message = f"Request not sent: a secret header could not be decrypted ({exc})"
-        return CallResult("failed", 0, error_message=message, error_kind="secret")
-    return deps.caller.call(request, key_for_execution(deps, endpoint.tenant_id))
-
-
-def with_result(run: Run, result: CallResult, finished_at: datetime) -> Run:
-    """The run as its call ended: outcome, timing and the body as it is stored."""
-    body, truncated = storable(result.response_body, result.truncated)
-    return replace(
-        run,
-        status=result.status,
-        finished_at=finished_at,
-        duration_ms=result.duration_ms,
-        status_code=result.status_code,
-        error_message=result.error_message,
-        error_kind=result.error_kind,
-        response_body=body,
-        response_truncated=truncated,
-    )
 
 
 def test_endpoint(

@@ -11,12 +11,8 @@ from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.redirects import describe, origin_of
 from chalicelib.domain.secret_headers import MASK, is_secret, stored_value
-from chalicelib.sealing.envelope import Context, is_sealed
-
-
-def context_of(endpoint: Endpoint) -> Context:
-    """What a sealed value is bound to: its tenant and endpoint."""
-    return {"tenantId": endpoint.tenant_id, "endpointId": endpoint.id}
+from chalicelib.engine.outbound import context_of
+from chalicelib.sealing.envelope import is_sealed
 
 
 def protect(
@@ -66,10 +62,3 @@ def protect(
     sealed = deps.sealer.seal(clear, context_of(endpoint)) if clear else {}
     result = {name: sealed[name] if name in sealed else kept[name] for name in headers}
     return replace(endpoint, headers_json=result)
-
-
-def open_headers(deps: Deps, endpoint: Endpoint) -> dict[str, str] | None:
-    """The headers to send, sealed values opened (SealingError when one cannot be)."""
-    if endpoint.headers_json is None:
-        return None
-    return deps.sealer.open(endpoint.headers_json, context_of(endpoint))

@@ -7,12 +7,10 @@ After a rotation the replaced key signs alongside the new one until its grace wi
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import Tenant
-from chalicelib.domain.errors import Conflict
 from chalicelib.domain.signing import DEFAULT_GRACE, SigningKey, new_key_hex, prefix_of
 from chalicelib.domain.timeutil import ms_floor
 
@@ -36,28 +34,3 @@ def rotate_key(deps: Deps, tenant: Tenant, grace: timedelta = DEFAULT_GRACE) -> 
     key = deps.signing_keys.rotate(tenant.id, new_key_hex(), deps.clock.now(), grace)
     deps.signing_cache.forget(tenant.id)
     return key
-
-
-def key_for_execution(deps: Deps, tenant_id: str) -> tuple[str, ...]:
-    """The keys to sign an outbound request with (the current one, then the replaced one
-    during its grace window), the key created when the tenant has none yet.
-
-    Remembered per process for a minute so a run costs no extra read; a rotation reaches
-    other processes within that time. The grace window is checked at every call.
-    """
-    now = deps.clock.now()
-    cached = deps.signing_cache.get(tenant_id, now)
-    if cached is not None:
-        return cached.signing_keys(now)
-    key = deps.signing_keys.get(tenant_id)
-    if key is None:
-        key_hex = new_key_hex()
-        # A key created concurrently by another execution wins; use theirs.
-        with contextlib.suppress(Conflict):
-            deps.signing_keys.create(
-                SigningKey(tenant_id, key_hex, prefix_of(key_hex), ms_floor(now))
-            )
-        key = deps.signing_keys.get(tenant_id)
-        assert key is not None
-    deps.signing_cache.put(tenant_id, key, now)
-    return key.signing_keys(now)
