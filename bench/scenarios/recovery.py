@@ -95,6 +95,45 @@ def _recovery_rule(o: Observation) -> list[Call]:
     return r.finish([], r.CALM)
 
 
+def _health_reflexes(o: Observation) -> list[Call]:
+    """Tighten on a degraded answer (again every 20 min while it lasts, the hint lasting 30),
+    back to the baseline on the first healthy answer after one."""
+    degraded_now = r.some(
+        r.when("body.status", "==", "degraded"), r.when("body.error_count", ">", 0)
+    )
+    wanted = [
+        r.reflex(
+            degraded_now,
+            {"action": "set_interval", "intervalMs": 10_000, "forMinutes": 30},
+            "degraded: poll faster",
+            minutes(20),
+        ),
+        r.reflex(
+            r.every(r.when("body.status", "changed"), r.when("body.status", "==", "healthy")),
+            {"action": "clear_hints"},
+            "healthy again: back to the baseline",
+            timedelta(0),
+        ),
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
+def _recovery_reflexes(o: Observation) -> list[Call]:
+    """Restart as soon as the health check asks for it, at most once per 5-minute cooldown."""
+    health = o.sibling_ids.get(HEALTH)
+    if health is None:
+        return r.finish([], r.INCIDENT, "The health check is not in this job yet")
+    wanted = [
+        r.reflex(
+            r.when("body.needs_recovery", "==", True, endpoint=health),
+            {"action": "run_now"},
+            "health check shows errors: restart",
+            minutes(5),
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
 def _restart_at(incident: int, nth: int) -> Found:
     """When the nth restart of an incident ran (a dynamic signal time)."""
 
@@ -179,6 +218,7 @@ def automated_recovery() -> Scenario:
         endpoints=endpoints,
         phases=phases,
         rules={HEALTH: _health_rule, RECOVERY: _recovery_rule},
+        reflex_rules={HEALTH: _health_reflexes, RECOVERY: _recovery_reflexes},
         expects=expects,
         wasted=_recovery_wasted,
         wasted_means="a restart while the service was healthy (the hourly baseline)",
@@ -248,6 +288,19 @@ def _cache_rule(o: Observation) -> list[Call]:
     return r.finish([], max(cooldown - elapsed, r.INCIDENT), text)
 
 
+def _cache_reflexes(o: Observation) -> list[Call]:
+    """Warm on the answer that asks for it, at most once per the 60-minute cooldown."""
+    wanted = [
+        r.reflex(
+            r.when("body.warm_cache_needed", "==", True),
+            {"action": "run_now"},
+            "warm_cache_needed: warm now",
+            COOLDOWN,
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
 def _cache_wasted(key: str, run: Response, history: History) -> bool:
     """A run less than the 5-minute baseline after the previous one that warmed nothing."""
     runs = history.get(key, ())
@@ -311,6 +364,7 @@ def cache_warm() -> Scenario:
         endpoints=(endpoint,),
         phases=phases,
         rules={CACHE: _cache_rule},
+        reflex_rules={CACHE: _cache_reflexes},
         expects=expects,
         wasted=_cache_wasted,
         wasted_means="an extra run (under the 5-minute baseline after the previous one) that "
@@ -352,6 +406,19 @@ def _consumer_rule(o: Observation) -> list[Call]:
         calls = [r.pause_until(o.now + minutes(15), "upstream service unavailable")]
         return r.finish(calls, r.INCIDENT)
     return r.finish([], r.CALM)
+
+
+def _consumer_reflexes(o: Observation) -> list[Call]:
+    """Pause for 15 minutes on the answer that reports the upstream unavailable."""
+    wanted = [
+        r.reflex(
+            r.when("body.upstream_health.status", "==", "unavailable"),
+            {"action": "pause", "forMinutes": 15},
+            "upstream service unavailable: pause",
+            minutes(15),
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
 
 
 def _cross_wasted(key: str, run: Response, history: History) -> bool:
@@ -419,6 +486,10 @@ def cross_job() -> Scenario:
             "Data Processor": _consumer_rule,
             "Analytics Pipeline": _consumer_rule,
             "Upstream Health Check": lambda o: r.finish([], r.CALM),
+        },
+        reflex_rules={
+            "Data Processor": _consumer_reflexes,
+            "Analytics Pipeline": _consumer_reflexes,
         },
         expects=expects,
         wasted=_cross_wasted,
