@@ -242,23 +242,34 @@ def durations(outcomes: Sequence[Outcome]) -> list[str]:
 
 def report(outcomes: Sequence[Outcome]) -> str:
     lines = [
-        "# The planner in virtual time (scripted policy)",
+        "# The planner in virtual time (scripted policy, reflexes off and on)",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d} by `python -m bench.planner_sim` on "
         f"{os.cpu_count()} cores (Python {sys.version.split()[0]}). The real governor, "
-        "scheduling, executor, dispatcher (60 s tick) and analyzer (300 s tick, urgent "
-        "messages when visible; sessions through the real tools) run against simulated "
-        "endpoints on in-process moto, jumping a manual clock from event to event. The "
-        "scripted policy applies each scenario's rules (bench/scenarios/), so a missed "
-        "reaction points at the engine or at when sessions happen, not at the policy; "
+        "scheduling, executor, dispatcher (60 s tick), reflex engine (after every run) and "
+        "analyzer (300 s tick, urgent messages when visible; sessions through the real tools) "
+        "run against simulated endpoints on in-process moto, jumping a manual clock from event "
+        "to event. The scripted policy applies each scenario's rules (bench/scenarios/), so a "
+        "missed reaction points at the engine or at when sessions happen, not at the policy; "
         "`no planner` runs the same scenario on baselines alone. Tokens are the scripted "
         "model's estimate (4 characters a token); `make eval-planner` measures a real model.",
         "",
+        "Two scripted policies. `reflexes off`: every rule acts in planner sessions (the "
+        "policy before reflexes). `reflexes on`: where a scenario's rule reads \"when an "
+        "answer shows X, do Y\", the endpoint's first session sets reflexes equivalent to the "
+        "rule through manage_reflexes (cooldowns as the scenario requires) and later sessions "
+        "take no action a reflex covers, only renewing reflexes (replaceId) before their 24 h "
+        "expiry; endpoints without such a rule keep theirs. Scenarios without a reflex rule "
+        "(the reference flash sale, volume sync: numeric thresholds and trends a session "
+        "judges) are played with reflexes off only.",
+        "",
         "Reaction: from the signal appearing in an endpoint's body to the action taking effect "
         "(the run happening, the pause in force, the first run at the tighter interval, the "
-        "last run before the wider gap). Violations (runs before their slot, two runs of one "
-        "slot, runs closer than minIntervalMs, runs while paused, gaps over maxIntervalMs "
-        "while not paused) must all be 0. CPU s: both runs of the scenario.",
+        "last run before the wider gap); `decided` is a session's decision, `-` when a reflex "
+        "acted (or when nothing was decided). Violations (runs before their slot, two runs of "
+        "one slot, runs closer than minIntervalMs, runs while paused, gaps over maxIntervalMs "
+        "while not paused) must all be 0. Tokens per endpoint-day: sessions per endpoint-day "
+        "times tokens per session, the planner's cost of a scenario.",
         "",
     ]
     lines += summary(outcomes)

@@ -248,6 +248,12 @@ def load_management() -> Scenario:
             "Inventory Sync": _inventory_reflexes,
             "Analytics Updater": _analytics_reflexes,
         },
+        reflex_notes=(
+            "Reflexes pause and resume on the monitor's own answer, as the sessions already "
+            "did here (the monitor runs on the signal's minute and its change is urgent), so "
+            "reactions match; the saving is in sessions: Inventory Sync and Analytics Updater "
+            "are no longer woken by every change of the monitor they watch, only by firings.",
+        ),
         expects=expects,
         wasted=_load_wasted,
         wasted_means="an Analytics Updater run while the monitor recommended pausing low "

@@ -219,6 +219,13 @@ def automated_recovery() -> Scenario:
         phases=phases,
         rules={HEALTH: _health_rule, RECOVERY: _recovery_rule},
         reflex_rules={HEALTH: _health_reflexes, RECOVERY: _recovery_reflexes},
+        reflex_notes=(
+            "With reflexes the restart runs on the health check's own degraded answer (seen = "
+            "took effect), and the 5-minute cooldown gives incident 2 its second restart on "
+            "time, which the session-only policy misses. Sessions are fewer (the health "
+            "check's changes no longer wake Trigger Recovery) but each is larger: the prompt "
+            "lists the reflexes and the first session sets them.",
+        ),
         expects=expects,
         wasted=_recovery_wasted,
         wasted_means="a restart while the service was healthy (the hourly baseline)",
@@ -365,6 +372,13 @@ def cache_warm() -> Scenario:
         phases=phases,
         rules={CACHE: _cache_rule},
         reflex_rules={CACHE: _cache_reflexes},
+        reflex_notes=(
+            "No gain here, a small loss: the reflex reads the endpoint's own answer, and an "
+            "endpoint's own changes still wake its sessions (only watched siblings are "
+            "silenced), so the sessions are the same in number, each a little larger (the "
+            "reflex listing). The warm-ups happen on the same runs as without reflexes: the "
+            "signal is only seen at the endpoint's own 5-minute runs either way.",
+        ),
         expects=expects,
         wasted=_cache_wasted,
         wasted_means="an extra run (under the 5-minute baseline after the previous one) that "

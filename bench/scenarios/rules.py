@@ -136,10 +136,13 @@ def hint_expires(o: Observation) -> datetime | None:
     return parse_instant(found.group(1)) if found else None
 
 
-def when(path: str, op: str, value: Any = None, endpoint: str = "self") -> dict[str, Any]:
-    """One clause; `value` is left out for `changed`."""
+_NO_VALUE = object()
+
+
+def when(path: str, op: str, value: Any = _NO_VALUE, endpoint: str = "self") -> dict[str, Any]:
+    """One clause; without `value` for `changed` and a plain `exists`."""
     clause: dict[str, Any] = {"endpoint": endpoint, "path": path, "op": op}
-    if op != "changed":
+    if value is not _NO_VALUE:
         clause["value"] = value
     return clause
 

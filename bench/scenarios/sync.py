@@ -341,6 +341,17 @@ def etl_pipeline() -> Scenario:
             TRANSFORM: _stage_reflexes(EXTRACT, "ready_for_transform", changed=False),
             LOAD: _stage_reflexes(TRANSFORM, "ready_for_load", changed=True),
         },
+        reflex_notes=(
+            "Transform's reflex fires on Extract's answer itself (ready_for_transform), so the "
+            "day-1 batch no longer waits for a poll; Load's fires on a new batch_id from "
+            "Transform (`changed`, whose first observation is never a change: the reflex must "
+            "exist before the upstream's first answer, as it does here). Sessions come every 12 "
+            "hours to renew the 24 h reflexes and the 30-minute polling hint with replaceId.",
+            "A reflex's run_now resets the expiry shared by all of an endpoint's hints to 1 h "
+            "(domain/hints.py with_one_shot, REFLEX_ONE_SHOT_TTL), so the 26 h idle-polling "
+            "hint beside it would lapse an hour after each hand-off; the session that the "
+            "firing asks for renews it.",
+        ),
         expects=expects,
         wasted=_etl_wasted,
         wasted_means="a transform or load run with no new batch to process",
