@@ -240,6 +240,18 @@ def durations(outcomes: Sequence[Outcome]) -> list[str]:
     return table(["scenario", "simulated", "CPU s (all policies)"], rows)
 
 
+READING = (
+    "Reading it: reflexes cut tokens per endpoint-day where they silence watched siblings "
+    "(etl_handoff by about three fifths, automated_recovery by a sixth, flash_sale_load and "
+    "tiered_priority by a tenth or less) and keep every reaction in bound, adding the two "
+    "the session-only policy misses (incident 2's second restart, the pipeline's restart "
+    "after the cross-job outage). They cost more where the reflex reads the endpoint's own "
+    "answer: cache_warm_cooldown (same sessions, larger prompts) and cross_job_status (each "
+    "pause firing asks for a session; fewer wasted runs but more tokens). Each session is "
+    "larger with reflexes: the prompt lists them and the first session sets them."
+)
+
+
 def report(outcomes: Sequence[Outcome]) -> str:
     lines = [
         "# The planner in virtual time (scripted policy, reflexes off and on)",
@@ -273,7 +285,7 @@ def report(outcomes: Sequence[Outcome]) -> str:
         "",
     ]
     lines += summary(outcomes)
-    lines += [""]
+    lines += ["", READING, ""]
     lines += durations(outcomes)
     lines += [""]
     for outcome in outcomes:

@@ -230,8 +230,8 @@ def automated_recovery() -> Scenario:
         wasted=_recovery_wasted,
         wasted_means="a restart while the service was healthy (the hourly baseline)",
         notes=(
-            "Trigger Recovery keeps the seed's minIntervalMs of 5 min: clamps count from now, "
-            "so propose_next_time(now) runs it 5 minutes later, not at once.",
+            "Trigger Recovery keeps the seed's minIntervalMs of 5 min; the limits count from "
+            "the last run, so a restart long after the previous one runs at once.",
             "The second restart of incident 2 never comes: after the first, the session asks "
             "to look again when the cooldown ends, but an endpoint that has not run since its "
             "last session is only analysed again when its own or a sibling's signal changes "
