@@ -188,7 +188,7 @@ def automated_recovery() -> Scenario:
     fixed_again = _plus(_restart_at(1, 2), RESTART_TAKES)
     expects = (
         Expect("health", "tighten", first, minutes(2), "status degraded", "health", seconds(10)),
-        # minIntervalMs clamps from now: "run at once" lands 5 minutes out (see notes).
+        # The bound dates from when minIntervalMs clamped from now (5 minutes out); kept as is.
         Expect("recovery", "run", first, minutes(7), "needs_recovery", "health"),
         Expect("health", "relax", healthy_again, minutes(3), "healthy", "health", seconds(50)),
         Expect("health", "tighten", second, minutes(2), "status degraded", "health", seconds(10)),
