@@ -94,6 +94,62 @@ def _analytics_rule(o: Observation) -> list[Call]:
     return r.finish(calls, r.INCIDENT if pause else r.CALM)
 
 
+def _monitor_reflexes(o: Observation) -> list[Call]:
+    """Poll every 20 s while load is not normal (refreshed every 20 min, the hint lasting
+    30), back to the baseline on the first normal answer after one."""
+    wanted = [
+        r.reflex(
+            r.when("body.load_status", "!=", "normal"),
+            {"action": "set_interval", "intervalMs": 20_000, "forMinutes": 30},
+            "load not normal: poll faster",
+            minutes(20),
+        ),
+        r.reflex(
+            r.every(
+                r.when("body.load_status", "changed"), r.when("body.load_status", "==", "normal")
+            ),
+            {"action": "clear_hints"},
+            "load normal again: back to the baseline",
+            timedelta(0),
+        ),
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
+def _switch(
+    o: Observation, source: str, path: str, on: dict[str, Any], off: dict[str, Any]
+) -> list[Call]:
+    """Pause when the source's `path` changes to match `on`, resume when it changes to match
+    `off`: on changes only, so a steady answer never fires (each firing costs a session)."""
+    monitor = o.sibling_ids.get(source)
+    if monitor is None:
+        return r.finish([], r.INCIDENT, f"{source} is not in this job yet")
+    moved = r.when(path, "changed", endpoint=monitor)
+    wanted = [
+        r.reflex(r.every(moved, {**on, "endpoint": monitor}), _PAUSE, f"pause: {path}", _NOW),
+        r.reflex(r.every(moved, {**off, "endpoint": monitor}), _RESUME, f"resume: {path}", _NOW),
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
+_PAUSE: dict[str, Any] = {"action": "pause", "forMinutes": 60}
+_RESUME: dict[str, Any] = {"action": "resume"}
+_NOW = timedelta(0)
+
+
+def _inventory_reflexes(o: Observation) -> list[Call]:
+    status = "body.load_status"
+    critical = r.when(status, "==", "critical")
+    return _switch(o, MONITOR, status, critical, r.when(status, "!=", "critical"))
+
+
+def _analytics_reflexes(o: Observation) -> list[Call]:
+    # The rule pauses until the monitor's pause_until, which a reflex cannot read: it pauses
+    # for an hour and resumes when the recommendation is withdrawn.
+    flag = "body.recommendations.pause_low_priority"
+    return _switch(o, MONITOR, flag, r.when(flag, "==", True), r.when(flag, "==", False))
+
+
 def _inside(span: tuple[timedelta, timedelta], at: timedelta) -> bool:
     return span[0] <= at < span[1]
 
@@ -187,6 +243,17 @@ def load_management() -> Scenario:
         endpoints=endpoints,
         phases=PHASES,
         rules=rules,
+        reflex_rules={
+            MONITOR: _monitor_reflexes,
+            "Inventory Sync": _inventory_reflexes,
+            "Analytics Updater": _analytics_reflexes,
+        },
+        reflex_notes=(
+            "Reflexes pause and resume on the monitor's own answer, as the sessions already "
+            "did here (the monitor runs on the signal's minute and its change is urgent), so "
+            "reactions match; the saving is in sessions: Inventory Sync and Analytics Updater "
+            "are no longer woken by every change of the monitor they watch, only by firings.",
+        ),
         expects=expects,
         wasted=_load_wasted,
         wasted_means="an Analytics Updater run while the monitor recommended pausing low "
@@ -249,6 +316,60 @@ def _tier_rule(o: Observation) -> list[Call]:
     elif level not in paused_levels and r.paused(o):
         calls = [r.resume(f"{level} work active again")]
     return r.finish(calls, r.WATCH if paused_levels else r.CALM)
+
+
+PAUSED_LEVELS = "body.recommendations.paused_priority_levels"
+
+
+def _lists(level: str) -> dict[str, Any]:
+    """The monitor's paused levels include `level` (no reflex op tests membership, so each
+    of the at most three places is compared)."""
+    return r.some(*(r.when(f"{PAUSED_LEVELS}.{i}", "==", level) for i in range(len(LEVELS))))
+
+
+def _omits(level: str) -> dict[str, Any]:
+    places = (f"{PAUSED_LEVELS}.{i}" for i in range(len(LEVELS)))
+    return r.every(
+        r.when(PAUSED_LEVELS, "exists"),
+        *(r.some(r.when(p, "exists", False), r.when(p, "!=", level)) for p in places),
+    )
+
+
+def _tier_reflexes(o: Observation) -> list[Call]:
+    level = _level(o.endpoint_name)
+    if level is None or level == "CRITICAL":
+        return r.finish([], r.CALM)
+    monitor = o.sibling_ids.get(HEALTH)
+    if monitor is None:
+        return r.finish([], r.INCIDENT, f"{HEALTH} is not in this job yet")
+    moved = r.when(PAUSED_LEVELS, "changed", endpoint=monitor)
+
+    def on_monitor(condition: dict[str, Any]) -> dict[str, Any]:
+        return _retarget(condition, monitor)
+
+    wanted = [
+        r.reflex(
+            r.every(moved, on_monitor(_lists(level))),
+            {"action": "pause", "forMinutes": 120},
+            f"system load high: {level} paused",
+            _NOW,
+        ),
+        r.reflex(
+            r.every(moved, on_monitor(_omits(level))),
+            _RESUME,
+            f"{level} work active again",
+            _NOW,
+        ),
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
+def _retarget(condition: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """The condition with every clause reading `endpoint`."""
+    for group in ("all", "any"):
+        if group in condition:
+            return {group: [_retarget(c, endpoint) for c in condition[group]]}
+    return {**condition, "endpoint": endpoint}
 
 
 def _tier_wasted(key: str, run: Response, history: History) -> bool:
@@ -346,6 +467,7 @@ def tiered() -> Scenario:
         endpoints=endpoints,
         phases=phases,
         rules=rules,
+        reflex_rules={spec.name: _tier_reflexes for spec in endpoints[2:]},
         expects=expects,
         wasted=_tier_wasted,
         wasted_means="a run while the monitor listed the endpoint's priority level as paused",

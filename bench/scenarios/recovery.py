@@ -95,6 +95,45 @@ def _recovery_rule(o: Observation) -> list[Call]:
     return r.finish([], r.CALM)
 
 
+def _health_reflexes(o: Observation) -> list[Call]:
+    """Tighten on a degraded answer (again every 20 min while it lasts, the hint lasting 30),
+    back to the baseline on the first healthy answer after one."""
+    degraded_now = r.some(
+        r.when("body.status", "==", "degraded"), r.when("body.error_count", ">", 0)
+    )
+    wanted = [
+        r.reflex(
+            degraded_now,
+            {"action": "set_interval", "intervalMs": 10_000, "forMinutes": 30},
+            "degraded: poll faster",
+            minutes(20),
+        ),
+        r.reflex(
+            r.every(r.when("body.status", "changed"), r.when("body.status", "==", "healthy")),
+            {"action": "clear_hints"},
+            "healthy again: back to the baseline",
+            timedelta(0),
+        ),
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
+def _recovery_reflexes(o: Observation) -> list[Call]:
+    """Restart as soon as the health check asks for it, at most once per 5-minute cooldown."""
+    health = o.sibling_ids.get(HEALTH)
+    if health is None:
+        return r.finish([], r.INCIDENT, "The health check is not in this job yet")
+    wanted = [
+        r.reflex(
+            r.when("body.needs_recovery", "==", True, endpoint=health),
+            {"action": "run_now"},
+            "health check shows errors: restart",
+            minutes(5),
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
+
+
 def _restart_at(incident: int, nth: int) -> Found:
     """When the nth restart of an incident ran (a dynamic signal time)."""
 
@@ -149,7 +188,7 @@ def automated_recovery() -> Scenario:
     fixed_again = _plus(_restart_at(1, 2), RESTART_TAKES)
     expects = (
         Expect("health", "tighten", first, minutes(2), "status degraded", "health", seconds(10)),
-        # minIntervalMs clamps from now: "run at once" lands 5 minutes out (see notes).
+        # The bound dates from when minIntervalMs clamped from now (5 minutes out); kept as is.
         Expect("recovery", "run", first, minutes(7), "needs_recovery", "health"),
         Expect("health", "relax", healthy_again, minutes(3), "healthy", "health", seconds(50)),
         Expect("health", "tighten", second, minutes(2), "status degraded", "health", seconds(10)),
@@ -179,12 +218,20 @@ def automated_recovery() -> Scenario:
         endpoints=endpoints,
         phases=phases,
         rules={HEALTH: _health_rule, RECOVERY: _recovery_rule},
+        reflex_rules={HEALTH: _health_reflexes, RECOVERY: _recovery_reflexes},
+        reflex_notes=(
+            "With reflexes the restart runs on the health check's own degraded answer (seen = "
+            "took effect), and the 5-minute cooldown gives incident 2 its second restart on "
+            "time, which the session-only policy misses. Sessions are fewer (the health "
+            "check's changes no longer wake Trigger Recovery) but each is larger: the prompt "
+            "lists the reflexes and the first session sets them.",
+        ),
         expects=expects,
         wasted=_recovery_wasted,
         wasted_means="a restart while the service was healthy (the hourly baseline)",
         notes=(
-            "Trigger Recovery keeps the seed's minIntervalMs of 5 min: clamps count from now, "
-            "so propose_next_time(now) runs it 5 minutes later, not at once.",
+            "Trigger Recovery keeps the seed's minIntervalMs of 5 min; the limits count from "
+            "the last run, so a restart long after the previous one runs at once.",
             "The second restart of incident 2 never comes: after the first, the session asks "
             "to look again when the cooldown ends, but an endpoint that has not run since its "
             "last session is only analysed again when its own or a sibling's signal changes "
@@ -246,6 +293,19 @@ def _cache_rule(o: Observation) -> list[Call]:
         return r.finish([r.run_now(o, "hit rate low and the cooldown has passed")], r.WATCH)
     text = f"Warming needed but cooldown active: {elapsed.total_seconds() / 60:.0f} min of 60"
     return r.finish([], max(cooldown - elapsed, r.INCIDENT), text)
+
+
+def _cache_reflexes(o: Observation) -> list[Call]:
+    """Warm on the answer that asks for it, at most once per the 60-minute cooldown."""
+    wanted = [
+        r.reflex(
+            r.when("body.warm_cache_needed", "==", True),
+            {"action": "run_now"},
+            "warm_cache_needed: warm now",
+            COOLDOWN,
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
 
 
 def _cache_wasted(key: str, run: Response, history: History) -> bool:
@@ -311,6 +371,14 @@ def cache_warm() -> Scenario:
         endpoints=(endpoint,),
         phases=phases,
         rules={CACHE: _cache_rule},
+        reflex_rules={CACHE: _cache_reflexes},
+        reflex_notes=(
+            "No gain here, a small loss: the reflex reads the endpoint's own answer, and an "
+            "endpoint's own changes still wake its sessions (only watched siblings are "
+            "silenced), so the sessions are the same in number, each a little larger (the "
+            "reflex listing). The warm-ups happen on the same runs as without reflexes: the "
+            "signal is only seen at the endpoint's own 5-minute runs either way.",
+        ),
         expects=expects,
         wasted=_cache_wasted,
         wasted_means="an extra run (under the 5-minute baseline after the previous one) that "
@@ -352,6 +420,19 @@ def _consumer_rule(o: Observation) -> list[Call]:
         calls = [r.pause_until(o.now + minutes(15), "upstream service unavailable")]
         return r.finish(calls, r.INCIDENT)
     return r.finish([], r.CALM)
+
+
+def _consumer_reflexes(o: Observation) -> list[Call]:
+    """Pause for 15 minutes on the answer that reports the upstream unavailable."""
+    wanted = [
+        r.reflex(
+            r.when("body.upstream_health.status", "==", "unavailable"),
+            {"action": "pause", "forMinutes": 15},
+            "upstream service unavailable: pause",
+            minutes(15),
+        )
+    ]
+    return r.finish(r.keep_reflexes(o, wanted), r.CALM)
 
 
 def _cross_wasted(key: str, run: Response, history: History) -> bool:
@@ -419,6 +500,10 @@ def cross_job() -> Scenario:
             "Data Processor": _consumer_rule,
             "Analytics Pipeline": _consumer_rule,
             "Upstream Health Check": lambda o: r.finish([], r.CALM),
+        },
+        reflex_rules={
+            "Data Processor": _consumer_reflexes,
+            "Analytics Pipeline": _consumer_reflexes,
         },
         expects=expects,
         wasted=_cross_wasted,

@@ -200,6 +200,10 @@ class Scenario:
     checks: tuple[Check, ...] = ()
     start: datetime = T0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The reflex policy: endpoint name -> a rule that sets reflexes equivalent to its scripted
+    # rule on its first session and leaves what they cover to them; other endpoints keep theirs.
+    reflex_rules: Mapping[str, Rule] = field(default_factory=dict)
+    reflex_notes: tuple[str, ...] = field(default_factory=tuple)
 
     def endpoint(self, key: str) -> EndpointSpec:
         for spec in self.endpoints:

@@ -211,6 +211,36 @@ def _stage_rule(upstream: str) -> Rule:
     return rule
 
 
+RENEW_WITHIN = timedelta(hours=13)
+LOOK_AGAIN = timedelta(hours=12)
+
+
+def _stage_reflexes(upstream: str, ready: str, changed: bool) -> Rule:
+    """Run at once on the upstream's answer that hands a batch on (a reflex); keep polling
+    every 30 minutes while waiting (a hint). Sessions come every 12 hours, so the reflex (24 h)
+    and the hint (26 h, cut to 1 h by each run_now: see the notes) are renewed in time."""
+
+    def rule(o: Observation) -> list[Call]:
+        source = o.sibling_ids.get(upstream)
+        if source is None:
+            return r.finish([], r.INCIDENT, f"{upstream} is not in this job yet")
+        hand_off = r.when(f"body.{ready}", "==", True, endpoint=source)
+        if changed:
+            # The upstream answers every poll: only a new batch_id is a hand-off.
+            hand_off = r.every(r.when("body.batch_id", "changed", endpoint=source), hand_off)
+        wanted = [
+            r.reflex(hand_off, {"action": "run_now"}, f"{upstream} handed a batch on", minutes(10))
+        ]
+        calls = r.keep_reflexes(o, wanted, RENEW_WITHIN)
+        ms = int(IDLE_POLL.total_seconds() * 1000)
+        expires = r.hint_expires(o)
+        if r.hint_interval(o) != ms or expires is None or expires - o.now <= RENEW_WITHIN:
+            calls.append(r.interval(ms, "waiting for a new batch", timedelta(hours=26)))
+        return r.finish(calls, LOOK_AGAIN)
+
+    return rule
+
+
 def _processed(stage: str, after: timedelta) -> Found:
     """When `stage` first processed a batch after `after`."""
 
@@ -307,6 +337,21 @@ def etl_pipeline() -> Scenario:
             TRANSFORM: _stage_rule(EXTRACT),
             LOAD: _stage_rule(TRANSFORM),
         },
+        reflex_rules={
+            TRANSFORM: _stage_reflexes(EXTRACT, "ready_for_transform", changed=False),
+            LOAD: _stage_reflexes(TRANSFORM, "ready_for_load", changed=True),
+        },
+        reflex_notes=(
+            "Transform's reflex fires on Extract's answer itself (ready_for_transform), so the "
+            "day-1 batch no longer waits for a poll; Load's fires on a new batch_id from "
+            "Transform (`changed`, whose first observation is never a change: the reflex must "
+            "exist before the upstream's first answer, as it does here). Sessions come every 12 "
+            "hours to renew the 24 h reflexes and the 30-minute polling hint with replaceId.",
+            "A reflex's run_now resets the expiry shared by all of an endpoint's hints to 1 h "
+            "(domain/hints.py with_one_shot, REFLEX_ONE_SHOT_TTL), so the 26 h idle-polling "
+            "hint beside it would lapse an hour after each hand-off; the session that the "
+            "firing asks for renews it.",
+        ),
         expects=expects,
         wasted=_etl_wasted,
         wasted_means="a transform or load run with no new batch to process",

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from bench.scenarios import load
+from bench.scenarios import load, recovery
 from bench.scenarios.scoring import Reaction, Score, score
 from bench.scenarios.scripted import ScriptedModel
 from bench.scenarios.simulator import simulate
@@ -90,3 +90,28 @@ def test_sessions_are_recorded_with_their_cost(played: tuple[Trace, Score]) -> N
     assert cost.unexpected == 0
     assert cost.tokens_mean > 0 and cost.per_endpoint_day > 0
     assert cost.messages.get("urgent", 0) > 0  # signals were reacted to, not ticks alone
+
+
+def test_the_reflex_policy_recovers_in_bound_for_fewer_tokens() -> None:
+    """Automated recovery with the restart and the polling as reflexes: every reaction in its
+    bound (the second restart of incident 2 included), no violation, fewer planner tokens."""
+    # Both incidents and their recoveries, without the quiet last 40 minutes: a shorter test.
+    scenario = replace(recovery.automated_recovery(), duration=timedelta(minutes=110))
+    plain = score(simulate(scenario, ScriptedModel(dict(scenario.rules))))
+    rules = {**scenario.rules, **scenario.reflex_rules}
+    reflexes = score(simulate(scenario, ScriptedModel(rules), "reflexes"))
+    assert reflexes.violations.total == 0, reflexes.violations.details
+    assert reflexes.reactions_ok == len(reflexes.reactions), reflexes.reactions
+    restarts = [x for x in reflexes.reactions if x.expect.endpoint == "recovery"]
+    assert restarts and all(x.latency is not None for x in restarts)
+    # A reflex acts on the signal's own run: the restart starts when the health check answers.
+    signalled = [x for x in restarts if x.expect.source is not None]
+    assert signalled and all(
+        x.seen is not None and x.effect is not None and x.effect - x.seen < timedelta(seconds=1)
+        for x in signalled
+    ), signalled
+
+    def tokens(s: Score) -> float:
+        return s.cost.tokens_mean * s.cost.sessions
+
+    assert 0 < tokens(reflexes) < tokens(plain)
