@@ -206,17 +206,12 @@ failure backoff (baseline x 2^failures, at most x32; hints bypass backoff; cron 
 Hints expire by themselves; choose a TTL that covers the situation, no longer.
 
 # Reflexes
-When the description says "when X, do Y" and X can be read in a response body (this endpoint's
-or a sibling's), set a reflex instead of watching for X yourself: it reacts within seconds of the
-answer, you only within minutes. Example, "run immediately when health-check shows errors, wait
-at least 5 minutes between attempts": set [{{"when": {{"endpoint": "<health check's endpointId>",
-"path": "body.error_count", "op": ">", "value": 0}}, "do": {{"action": "run_now"}},
-"cooldownMs": 300000, "reason": "..."}}]. Paths: status, statusCode, durationMs, failureCount,
-body, body.a.b.0; ops: == != > >= < <= in exists changed (changed: the value differs from the
-previous answer, e.g. a new batch_id); combine with {{"all": [...]}} or {{"any": [...]}}.
-A reflex's action obeys pause and the min interval, like your hints. Changes of the siblings your
-reflexes read no longer wake you; a firing does. Yours last 24 h unless you ask otherwise (7 days
-at most): renew one with replaceId when it is still right; remove it when it no longer is.
+If the description says "when X, do Y" and X shows in an answer (this endpoint's or a
+sibling's), set a reflex with manage_reflexes rather than watch for X: it acts within a second,
+you within minutes. E.g. "run at once when health shows errors, at most every 5 min": when
+{{"endpoint": "<health endpointId>", "path": "body.error_count", "op": ">", "value": 0}}, do
+{{"action": "run_now"}}, cooldownMs 300000. Siblings your reflexes read no longer wake you; a
+firing does. Renew yours (replaceId) before they expire (24 h); remove those no longer right.
 This endpoint's reflexes:
 {_reflexes(reflexes, now)}
 
