@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
+from chalicelib.domain.claim import too_early
 from chalicelib.domain.entities import Endpoint, HttpMethod
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
@@ -80,10 +81,13 @@ class EndpointRepo:
         token: str,
     ) -> Endpoint | None:
         """Take the slot: one conditional write that succeeds only while the slot is still the
-        endpoint's next run, no live lock is held, it is in the due index (not archived, job
-        active) and not paused. Returns the claimed endpoint, or None when the claim lost."""
+        endpoint's next run and its time has come (domain/claim.py's skew), no live lock is
+        held, it is in the due index (not archived, job active) and not paused. Returns the
+        claimed endpoint, or None when the claim lost (or was refused as early)."""
         e = EndpointItem
         now_ms = to_ms(now)
+        if too_early(slot, now):
+            return None  # refused without a write: the slot is the message's own field
         condition = (
             (e.next_run_at == to_ms(slot))
             & e.due_shard.exists()
