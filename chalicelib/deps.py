@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib import secrets
 from chalicelib.clock import Clock, SystemClock
@@ -50,6 +50,8 @@ class Deps:
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
     planner_model: ChatModel | None = None
+    # When this process last looked for endpoints in retired due shards (engine/shards.py).
+    shards_checked_at: datetime | None = None
 
     def __post_init__(self) -> None:
         models.bind(self.settings)

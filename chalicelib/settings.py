@@ -34,6 +34,11 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# The most due shards a stage may be configured with; shards from the configured count up to
+# this one are checked for endpoints a previous, larger count left there (engine/shards.py).
+MAX_DUE_SHARDS = 64
+
+
 @dataclass(frozen=True)
 class TenantDefaults:
     """Limits a new tenant gets unless the admin route sets others."""
@@ -106,8 +111,8 @@ class Settings:
         if not 1 <= _int(e, "CRONPILOT_DISPATCH_PERIOD_S", 60) <= 600:
             raise ValueError("CRONPILOT_DISPATCH_PERIOD_S must be between 1 and 600")
         shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
-        if not 1 <= shards <= 64:
-            raise ValueError("CRONPILOT_DUE_SHARDS must be between 1 and 64")
+        if not 1 <= shards <= MAX_DUE_SHARDS:
+            raise ValueError(f"CRONPILOT_DUE_SHARDS must be between 1 and {MAX_DUE_SHARDS}")
         temperature = _float(e, "CRONPILOT_AI_TEMPERATURE", 0.7)
         if not 0 <= temperature <= 2:
             raise ValueError("CRONPILOT_AI_TEMPERATURE must be between 0 and 2")

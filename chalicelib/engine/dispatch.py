@@ -20,6 +20,7 @@ from chalicelib.domain.inflight import locked, message_live, refused_by_pause
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
 from chalicelib.engine.scheduling import LockLost
+from chalicelib.engine.shards import rehome_due
 from chalicelib.planner.queue import JobRef
 
 log = logging.getLogger("cronpilot.engine")
@@ -36,6 +37,7 @@ class DispatchReport:
     running: int
     in_flight: int
     zombies: int
+    rehomed: int = 0
 
 
 def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
@@ -45,6 +47,7 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
     that settling plans is the one this tick sends, not the abandoned one again.
     """
     zombies = sweep_zombies(deps, now)
+    rehomed = rehome_due(deps, now)
     until = now + timedelta(seconds=deps.settings.dispatch_lookahead_s)
     read = running = in_flight = resent = sent = 0
     batch: list[QueuedSlot] = []
@@ -75,8 +78,8 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
                 batch = []
     queue.send(batch, now)
     sent += len(batch)
-    report = DispatchReport(read, sent, resent, running, in_flight, zombies)
-    if sent or zombies:
+    report = DispatchReport(read, sent, resent, running, in_flight, zombies, rehomed)
+    if sent or zombies or rehomed:
         log.info("dispatch: %s", report)
     return report
 

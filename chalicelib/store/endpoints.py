@@ -159,6 +159,28 @@ class EndpointRepo:
         for item in query:
             yield to_entity(item)
 
+    def in_shard(self, shard: str) -> Iterator[Endpoint]:
+        """Every endpoint carrying `shard` in the due index, whatever its next run."""
+        for item in EndpointItem.by_due.query(shard, page_size=100):
+            yield to_entity(item)
+
+    def move_shard(self, tenant_id: str, endpoint_id: str, old: str, new: str) -> bool:
+        """Move an endpoint from due shard `old` to `new` if it is still in `old`. The version
+        is bumped so a writer holding the old state re-reads instead of writing `old` back."""
+        e = EndpointItem
+        try:
+            e._get_connection().update_item(
+                tenant_id,
+                endpoint_id,
+                actions=[e.due_shard.set(new), e.version.add(1)],
+                condition=e.due_shard == old,
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
     def due_for_analysis(self, shard: str, until_ms: int) -> Iterator[tuple[str, str]]:
         """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`."""
         query = EndpointItem.by_analysis.query(

@@ -26,6 +26,7 @@ from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
+from chalicelib.engine.shards import CHECK_EVERY
 from tests.conftest import ENDPOINT, T0, Api
 from tests.integration.fakes import StubCaller
 
@@ -582,3 +583,55 @@ def test_the_sweep_never_overwrites_a_run_that_finished(qdeps: Deps, clock: Manu
     assert qdeps.runs.put_if_running(zombie) is False
     stored = qdeps.runs.get("acme", running.id, clock.now())
     assert stored is not None and stored.status == "success"
+
+
+# ---- changing the number of due shards ------------------------------------------------------
+
+
+def test_lowering_the_shard_count_migrates_endpoints_out_of_retired_shards(
+    deps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    before = with_queue(deps, queue, due_shards=8)
+    ids_ = _ids_covering_shards("moved", 8)
+    for endpoint_id in ids_:
+        seed(before, endpoint_id, T0)
+    seed(before, "later", T0 + timedelta(hours=3))  # not due: moved all the same
+    assert {ep(before, i).due_shard for i in ids_} == {str(s) for s in range(8)}
+
+    after = with_queue(deps, queue, due_shards=4)
+    report = tick(after, queue)
+
+    assert sorted(s.slot.endpoint_id for s in queue.take()) == sorted(ids_)
+    for endpoint_id in [*ids_, "later"]:
+        assert ep(after, endpoint_id).due_shard == due_shard(endpoint_id, 4)
+    assert report.rehomed == 4 + (due_shard("later", 8) not in {"0", "1", "2", "3"})
+
+
+def test_an_endpoint_written_to_a_retired_shard_later_is_migrated_at_the_next_check(
+    deps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    after = with_queue(deps, queue, due_shards=4)
+    assert tick(after, queue).rehomed == 0
+    straggler = next(i for i in (f"late{n}" for n in range(100)) if int(due_shard(i, 8)) >= 4)
+    # An API container still on the old count writes it during the rollout.
+    seed(after, straggler, T0 + timedelta(minutes=20), due_shard=due_shard(straggler, 8))
+
+    clock.set(T0 + CHECK_EVERY - timedelta(seconds=1))
+    assert tick(after, queue).rehomed == 0  # checks are spaced: one query per retired shard
+    clock.set(T0 + CHECK_EVERY)
+    assert tick(after, queue).rehomed == 1
+    assert ep(after, straggler).due_shard == due_shard(straggler, 4)
+    clock.set(T0 + timedelta(minutes=20))
+    assert [s.slot.endpoint_id for s in queue.take()] == []
+    tick(after, queue)
+    assert [s.slot.endpoint_id for s in queue.take()] == [straggler]
+
+
+def test_raising_the_shard_count_strands_nothing(deps: Deps, queue: RecordingQueue) -> None:
+    before = with_queue(deps, queue, due_shards=2)
+    ids_ = _ids_covering_shards("grown", 2)
+    for endpoint_id in ids_:
+        seed(before, endpoint_id, T0)
+    after = with_queue(deps, queue, due_shards=8)
+    report = tick(after, queue)
+    assert report.rehomed == 0 and report.sent == 2
