@@ -24,6 +24,7 @@ from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
 from chalicelib.store.endpoints import EndpointRepo
 from chalicelib.store.jobs import JobRepo
+from chalicelib.store.ratelimits import DynamoCounters
 from chalicelib.store.runs import RunRepo
 from chalicelib.store.sessions import SessionRepo
 from chalicelib.store.signing_keys import SigningKeyRepo
@@ -41,7 +42,9 @@ class Deps:
     endpoints: EndpointRepo = field(default_factory=EndpointRepo)
     runs: RunRepo = field(default_factory=RunRepo)
     sessions: SessionRepo = field(default_factory=SessionRepo)
-    limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
+    limiter: SlidingWindowLimiter = field(
+        default_factory=lambda: SlidingWindowLimiter(DynamoCounters())
+    )
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)

@@ -77,6 +77,9 @@ class Settings:
     ai_request_timeout_s: float = 60.0
     ai_retry_budget_s: float = 120.0
     analysis_period_s: int = 300
+    # Per tenant and minute, for `POST /endpoints/{id}/test` alone: each one makes an outbound
+    # call inside the request, so it has its own, smaller limit (not the mutations one).
+    test_runs_per_minute: int = 30
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
     @property
@@ -113,6 +116,9 @@ class Settings:
         shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
         if not 1 <= shards <= MAX_DUE_SHARDS:
             raise ValueError(f"CRONPILOT_DUE_SHARDS must be between 1 and {MAX_DUE_SHARDS}")
+        tests_per_minute = _int(e, "CRONPILOT_RATE_LIMIT_TESTS_PER_MIN", 30)
+        if tests_per_minute < 1:
+            raise ValueError("CRONPILOT_RATE_LIMIT_TESTS_PER_MIN must be at least 1")
         temperature = _float(e, "CRONPILOT_AI_TEMPERATURE", 0.7)
         if not 0 <= temperature <= 2:
             raise ValueError("CRONPILOT_AI_TEMPERATURE must be between 0 and 2")
@@ -141,6 +147,7 @@ class Settings:
             ai_request_timeout_s=_float(e, "CRONPILOT_AI_TIMEOUT_S", 60.0),
             ai_retry_budget_s=_float(e, "CRONPILOT_AI_RETRY_BUDGET_S", 120.0),
             analysis_period_s=_int(e, "CRONPILOT_ANALYSIS_PERIOD_S", 300),
+            test_runs_per_minute=tests_per_minute,
             tenant_defaults=defaults,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,8 +18,11 @@ from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
 
 from chalicelib.domain.entities import Tenant
-from chalicelib.domain.errors import DomainError, RateLimited, ValidationFailed
+from chalicelib.domain.errors import DomainError, RateLimited, StorageBusy, ValidationFailed
 from chalicelib.domain.schemas import parse
+from chalicelib.store.overload import RETRY_AFTER_S, is_overload
+
+log = logging.getLogger("cronpilot.api")
 
 TENANT_KEY = "cronpilot.tenant"
 ANY_CONTENT_TYPE = ["*/*"]
@@ -52,12 +56,17 @@ REGISTRY = Registry()
 
 
 def envelope(error: DomainError) -> Response:
-    """The one error shape, with Retry-After on 429."""
+    """The one error shape, with Retry-After on 429 and 503."""
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | StorageBusy):
         headers["Retry-After"] = str(error.retry_after_s)
     body: dict[str, Any] = {"code": error.code, "message": error.message, "details": error.details}
     return Response(body={"error": body}, status_code=error.status, headers=headers)
+
+
+def busy() -> Response:
+    """503 with Retry-After: storage timed out or throttled."""
+    return envelope(StorageBusy(RETRY_AFTER_S))
 
 
 class Router:
@@ -92,6 +101,11 @@ class Router:
                     result = view(**kwargs)
                 except DomainError as exc:
                     return envelope(exc)
+                except Exception as exc:
+                    if is_overload(exc):
+                        log.warning("storage overloaded in %s: %s", view.__name__, exc)
+                        return busy()
+                    raise
                 if isinstance(result, Response):
                     return result
                 if result is None:

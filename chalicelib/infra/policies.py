@@ -70,6 +70,8 @@ FUNCTIONS: dict[str, Access] = {
             "endpoints": GET + QUERY + PUT + UPDATE + DELETE,
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
+            # Shared rate-limit counters: the previous minute's count, the conditional ADD.
+            "rate-limits": GET + UPDATE,
         },
         queues={"runs": SEND},
         describe_tables=("tenants",),

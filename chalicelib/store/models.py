@@ -302,6 +302,17 @@ class SessionItem(_Base):
     by_tenant = SessionsByTenant()
 
 
+class RateLimitItem(_Base):
+    """Requests counted for one rate-limit key in one minute (domain/ratelimit.py)."""
+
+    class Meta(_Base.Meta):
+        table_name = "rate-limits"
+
+    bucket = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+
+
 # Logical id in infra/resources.json -> (model, table-name suffix).
 TABLES: dict[str, tuple[type[Model], str]] = {
     "TenantsTable": (TenantItem, "tenants"),
@@ -311,6 +322,7 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "EndpointsTable": (EndpointItem, "endpoints"),
     "RunsTable": (RunItem, "runs"),
     "SessionsTable": (SessionItem, "sessions"),
+    "RateLimitsTable": (RateLimitItem, "rate-limits"),
 }
 
 
