@@ -27,7 +27,12 @@ LOGICAL = {"dispatch": "Dispatch", "execute": "Execute", "analyze": "Analyze",
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
     """The template `make package` wrote; packaged here when it is missing or stale."""
-    sources = [ROOT / "app.py", ROOT / ".chalice" / "config.json", *(ROOT / "infra").glob("*")]
+    sources = [
+        ROOT / "app.py",
+        ROOT / ".chalice" / "config.json",
+        ROOT / "chalicelib" / "infra" / "package.py",
+        *(ROOT / "infra").glob("*"),
+    ]
     if not SAM.exists() or SAM.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         package("dev", SAM.parent)
     data: dict[str, Any] = json.loads(SAM.read_text())
@@ -145,3 +150,14 @@ def test_unknown_routes_answer_404_in_the_error_envelope(sam: dict[str, Any]) ->
     assert response["StatusCode"] == "404" and response["RestApiId"] == {"Ref": "RestAPI"}
     body = json.loads(response["ResponseTemplates"]["application/json"])
     assert body == {"error": {"code": "NOT_FOUND", "message": "No such route", "details": None}}
+
+
+def test_undeclared_methods_reach_the_api_function_for_its_405(sam: dict[str, Any]) -> None:
+    # Without an any-method, API Gateway answers TRACE on /jobs like an unknown route.
+    paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert "/jobs" in paths and "/endpoints/{endpoint_id}/test" in paths
+    for path, operations in paths.items():
+        declared = {m: op for m, op in operations.items() if not m.startswith("x-")}
+        other = operations["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert other["type"] == "aws_proxy", path
+        assert all(op["x-amazon-apigateway-integration"] == other for op in declared.values())
