@@ -45,6 +45,10 @@ class RouteSpec:
     response: type[BaseModel] | None = None
     auth: str = "apiKey"
     description: str = ""
+    # False when the body may be omitted (read as `{}`).
+    body_required: bool = True
+    # A 404 the path alone does not imply (e.g. an unknown `jobId` filter).
+    not_found: bool = False
 
 
 @dataclass
@@ -88,9 +92,22 @@ class Router:
         response: type[BaseModel] | None = None,
         auth: str = "apiKey",
         description: str = "",
+        body_required: bool = True,
+        not_found: bool = False,
     ) -> Callable[[View], View]:
         spec = RouteSpec(
-            method, path, summary, self.tag, status, body, query, response, auth, description
+            method,
+            path,
+            summary,
+            self.tag,
+            status,
+            body,
+            query,
+            response,
+            auth,
+            description,
+            body_required,
+            not_found,
         )
         REGISTRY.specs.append(spec)
 
