@@ -218,7 +218,7 @@ async def test_bad_arguments_send_nothing(client: Client, recording: Recording) 
         ("pauseResumeEndpoint", {"id": "e"}, "pausedUntil"),
         ("pauseResumeEndpoint", {"id": "e", "pausedUntil": "2030-01-01T08:00:00"}, "timezone"),
         ("listEndpointRuns", {"id": "e", "limit": 1000}, "limit"),
-        ("getDashboardStats", {"startDate": "2026-02-01", "endDate": "2026-01-01"}, "endDate"),
+        ("getDashboardStats", {"startDate": "last week", "endDate": "2026-01-01"}, "startDate"),
     ]  # fmt: skip
     for name, arguments, expected in bad_calls:
         result = await client.call_tool(name, arguments)
