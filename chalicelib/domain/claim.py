@@ -30,3 +30,9 @@ def lock_duration(endpoint: Endpoint) -> timedelta:
 def too_early(slot: datetime, now: datetime) -> bool:
     """Whether a claim of `slot` at `now` is refused because the slot's time has not come."""
     return now < slot - CLAIM_SKEW
+
+
+def run_anchor(started: datetime, slot: datetime | None) -> datetime:
+    """The instant a finished run is planned from: its start, or its slot when it was claimed
+    a little early (within CLAIM_SKEW), so the one-shot that caused it counts as consumed."""
+    return started if slot is None else max(started, slot)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.claim import lock_duration, run_anchor
 from chalicelib.domain.entities import Run
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.inflight import locked, message_live, refused_by_pause
@@ -113,7 +113,11 @@ def _settle_abandoned(deps: Deps, run: Run, now: datetime) -> None:
         return
     try:
         _, urgent = deps.scheduling.finish_run(
-            run.tenant_id, run.endpoint_id, endpoint.lock_token, run.started_at, False
+            run.tenant_id,
+            run.endpoint_id,
+            endpoint.lock_token,
+            run_anchor(run.started_at, run.slot_at),
+            False,
         )
     except (LockLost, NotFound):
         return  # claimed again or deleted meanwhile: the newer owner settles it

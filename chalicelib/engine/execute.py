@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
-from chalicelib.domain.claim import lock_duration, too_early
+from chalicelib.domain.claim import lock_duration, run_anchor, too_early
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
@@ -105,7 +105,7 @@ class Executor:
                     claimed.tenant_id,
                     claimed.id,
                     token,
-                    started,
+                    run_anchor(started, slot.at),
                     result.status == "success",
                     fingerprint(result.response_body),
                 )

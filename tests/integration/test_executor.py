@@ -175,6 +175,20 @@ def test_a_one_shot_runs_once(
     assert ep.next_run_at == slot.at + timedelta(minutes=1)  # not again a second later
 
 
+def test_a_one_shot_claimed_within_the_skew_is_consumed(
+    deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    api.post(f"/api/endpoints/{endpoint['id']}/hints/oneshot", {"nextRunInMs": 5000})
+    ep = _ep(deps, endpoint)
+    slot = Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+    clock.set(slot.at - CLAIM_SKEW)  # this executor's clock runs ahead of the sender's
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.source == "ai-oneshot"
+    after = _ep(deps, endpoint)
+    assert after.ai_hint_next_run_at is None  # not run a second time just after
+    assert after.next_run_at == slot.at + timedelta(minutes=1)
+
+
 def test_a_one_shot_beside_an_interval_hint_leaves_the_interval(
     deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
 ) -> None:
