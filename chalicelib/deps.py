@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib import secrets
 from chalicelib.clock import Clock, SystemClock
@@ -30,6 +30,7 @@ from chalicelib.store import models
 from chalicelib.store.cache import TtlCache
 from chalicelib.store.endpoints import EndpointRepo
 from chalicelib.store.jobs import JobRepo
+from chalicelib.store.ratelimits import DynamoCounters
 from chalicelib.store.reflexes import ReflexRepo
 from chalicelib.store.runs import RunRepo
 from chalicelib.store.sessions import SessionRepo
@@ -49,7 +50,9 @@ class Deps:
     runs: RunRepo = field(default_factory=RunRepo)
     sessions: SessionRepo = field(default_factory=SessionRepo)
     reflexes: ReflexRepo = field(default_factory=ReflexRepo)
-    limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
+    limiter: SlidingWindowLimiter = field(
+        default_factory=lambda: SlidingWindowLimiter(DynamoCounters())
+    )
     scheduling: Scheduling = field(init=False)
     auth_cache: TtlCache[tuple[Tenant, ApiKey]] = field(init=False)
     caller: Caller = field(init=False)
@@ -61,6 +64,8 @@ class Deps:
     analysis_queue: AnalysisQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
     planner_model: ChatModel | None = None
+    # When this process last looked for endpoints in retired due shards (engine/shards.py).
+    shards_checked_at: datetime | None = None
 
     def __post_init__(self) -> None:
         models.bind(self.settings)

@@ -34,6 +34,11 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# The most due shards a stage may be configured with; shards from the configured count up to
+# this one are checked for endpoints a previous, larger count left there (engine/shards.py).
+MAX_DUE_SHARDS = 64
+
+
 @dataclass(frozen=True)
 class TenantDefaults:
     """Limits a new tenant gets unless the admin route sets others."""
@@ -76,6 +81,9 @@ class Settings:
     # the key in `secrets_key_file` (the local stack's; created on first use).
     secrets_kms_alias: str | None = None
     secrets_key_file: str = ".cronpilot/secrets.key"
+    # Per tenant and minute, for `POST /endpoints/{id}/test` alone: each one makes an outbound
+    # call inside the request, so it has its own, smaller limit (not the mutations one).
+    test_runs_per_minute: int = 30
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
     @property
@@ -110,8 +118,11 @@ class Settings:
         if not 1 <= _int(e, "CRONPILOT_DISPATCH_PERIOD_S", 60) <= 600:
             raise ValueError("CRONPILOT_DISPATCH_PERIOD_S must be between 1 and 600")
         shards = _int(e, "CRONPILOT_DUE_SHARDS", 4)
-        if not 1 <= shards <= 64:
-            raise ValueError("CRONPILOT_DUE_SHARDS must be between 1 and 64")
+        if not 1 <= shards <= MAX_DUE_SHARDS:
+            raise ValueError(f"CRONPILOT_DUE_SHARDS must be between 1 and {MAX_DUE_SHARDS}")
+        tests_per_minute = _int(e, "CRONPILOT_RATE_LIMIT_TESTS_PER_MIN", 30)
+        if tests_per_minute < 1:
+            raise ValueError("CRONPILOT_RATE_LIMIT_TESTS_PER_MIN must be at least 1")
         temperature = _float(e, "CRONPILOT_AI_TEMPERATURE", 0.7)
         if not 0 <= temperature <= 2:
             raise ValueError("CRONPILOT_AI_TEMPERATURE must be between 0 and 2")
@@ -143,6 +154,7 @@ class Settings:
             secrets_kms_alias=e.get("CRONPILOT_SECRETS_KMS_ALIAS") or None,
             secrets_key_file=e.get("CRONPILOT_SECRETS_KEY_FILE")
             or os.path.join(e.get("CRONPILOT_HOME") or ".cronpilot", "secrets.key"),
+            test_runs_per_minute=tests_per_minute,
             tenant_defaults=defaults,
         )
 

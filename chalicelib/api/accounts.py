@@ -30,8 +30,10 @@ def _created(key: Any, raw: str) -> ApiKeyCreated:
     "Create an API key",
     status=201,
     body=ApiKeyCreate,
+    body_required=False,
     response=ApiKeyCreated,
-    description="The raw key is in the response once; only its hash is stored.",
+    description="The raw key is in the response once; only its hash is stored. The body may "
+    "be omitted.",
 )
 def create_key() -> dict[str, Any]:
     request = api.body(ApiKeyCreate, required=False)

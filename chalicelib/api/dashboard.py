@@ -35,6 +35,7 @@ def _stats() -> dict[str, Any]:
     query=DashboardStatsQuery,
     response=DashboardStats,
     description=STATS_NOTE,
+    not_found=True,
 )
 def stats() -> dict[str, Any]:
     return _stats()
@@ -47,6 +48,7 @@ def stats() -> dict[str, Any]:
     query=DashboardStatsQuery,
     response=DashboardStats,
     description=STATS_NOTE,
+    not_found=True,
 )
 def stats_alias() -> dict[str, Any]:
     return _stats()
@@ -59,7 +61,8 @@ def stats_alias() -> dict[str, Any]:
     query=DashboardActivityQuery,
     response=DashboardActivity,
     description="Runs and analysis sessions in the window, newest first, paged after merging. "
-    "The summary covers the returned page only.",
+    "The summary covers the returned page only. An unknown jobId is a 404.",
+    not_found=True,
 )
 def activity() -> dict[str, Any]:
     query = api.query(DashboardActivityQuery)

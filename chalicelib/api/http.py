@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,8 +18,11 @@ from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel
 
 from chalicelib.domain.entities import Actor, Tenant
-from chalicelib.domain.errors import DomainError, RateLimited, ValidationFailed
+from chalicelib.domain.errors import DomainError, RateLimited, StorageBusy, ValidationFailed
 from chalicelib.domain.schemas import parse
+from chalicelib.store.overload import RETRY_AFTER_S, is_overload
+
+log = logging.getLogger("cronpilot.api")
 
 TENANT_KEY = "cronpilot.tenant"
 KEY_ID_KEY = "cronpilot.api-key-id"
@@ -42,8 +46,10 @@ class RouteSpec:
     response: type[BaseModel] | None = None
     auth: str = "apiKey"
     description: str = ""
-    # False where the view parses the body with required=False (an absent body is `{}`).
+    # False when the body may be omitted (read as `{}`).
     body_required: bool = True
+    # A 404 the path alone does not imply (e.g. an unknown `jobId` filter).
+    not_found: bool = False
 
 
 @dataclass
@@ -55,12 +61,17 @@ REGISTRY = Registry()
 
 
 def envelope(error: DomainError) -> Response:
-    """The one error shape, with Retry-After on 429."""
+    """The one error shape, with Retry-After on 429 and 503."""
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | StorageBusy):
         headers["Retry-After"] = str(error.retry_after_s)
     body: dict[str, Any] = {"code": error.code, "message": error.message, "details": error.details}
     return Response(body={"error": body}, status_code=error.status, headers=headers)
+
+
+def busy() -> Response:
+    """503 with Retry-After: storage timed out or throttled."""
+    return envelope(StorageBusy(RETRY_AFTER_S))
 
 
 class Router:
@@ -83,6 +94,7 @@ class Router:
         auth: str = "apiKey",
         description: str = "",
         body_required: bool = True,
+        not_found: bool = False,
     ) -> Callable[[View], View]:
         spec = RouteSpec(
             method,
@@ -96,6 +108,7 @@ class Router:
             auth,
             description,
             body_required,
+            not_found,
         )
         REGISTRY.specs.append(spec)
 
@@ -106,6 +119,11 @@ class Router:
                     result = view(**kwargs)
                 except DomainError as exc:
                     return envelope(exc)
+                except Exception as exc:
+                    if is_overload(exc):
+                        log.warning("storage overloaded in %s: %s", view.__name__, exc)
+                        return busy()
+                    raise
                 if isinstance(result, Response):
                     return result
                 if result is None:

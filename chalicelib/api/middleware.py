@@ -11,16 +11,18 @@ from chalice.app import Request, Response
 
 from chalicelib import deps as deps_module
 from chalicelib import observability
-from chalicelib.api.http import KEY_ID_KEY, TENANT_KEY, envelope
+from chalicelib.api.http import KEY_ID_KEY, TENANT_KEY, busy, envelope
 from chalicelib.domain.errors import DomainError, PayloadTooLarge, RateLimited
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.services.accounts import authenticate
+from chalicelib.store.overload import is_overload
 
 log = logging.getLogger("cronpilot.api")
 
 PUBLIC_PATHS = frozenset({"/health", "/doc", "/reference"})
 ADMIN_PREFIX = "/admin/"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TEST_ROUTE = "/endpoints/{endpoint_id}/test"  # Chalice gives middleware the route template
 
 _NATIVE_CODES = {
     400: ("VALIDATION_ERROR", None),
@@ -70,6 +72,14 @@ def decorate(response: Response, path: str, request_id: str) -> Response:
     return response
 
 
+def limit_class(method: str, route: str) -> str:
+    """Which per-tenant limit a request counts against. A test run calls the target inside
+    the request, so it has a limit of its own instead of the mutations one."""
+    if method.upper() == "POST" and route == TEST_ROUTE:
+        return "test"
+    return "mutation" if method.upper() in MUTATING else "read"
+
+
 def _authorised(event: Request, get_response: Callable[[Request], Response]) -> Response:
     deps = deps_module.get()
     raw = event.raw_body or b""
@@ -80,10 +90,13 @@ def _authorised(event: Request, get_response: Callable[[Request], Response]) -> 
     if path in PUBLIC_PATHS or path.startswith(ADMIN_PREFIX):
         return get_response(event)
     tenant, key = authenticate(deps, event.headers.get("x-api-key"))
-    mutation = event.method.upper() in MUTATING
-    limit = tenant.limits.mutations_per_minute if mutation else tenant.limits.reads_per_minute
-    bucket = f"{tenant.id}:{'mutation' if mutation else 'read'}"
-    decision = deps.limiter.hit(bucket, limit, to_ms(deps.clock.now()))
+    kind = limit_class(event.method, path)
+    limit = {
+        "test": deps.settings.test_runs_per_minute,
+        "mutation": tenant.limits.mutations_per_minute,
+        "read": tenant.limits.reads_per_minute,
+    }[kind]
+    decision = deps.limiter.hit(f"{tenant.id}:{kind}", limit, to_ms(deps.clock.now()))
     rate_headers = {
         "X-RateLimit-Limit": str(decision.limit),
         "X-RateLimit-Remaining": str(decision.remaining),
@@ -111,9 +124,13 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
             response = _authorised(event, get_response)
         except DomainError as exc:
             response = envelope(exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", event.method, event.path)
-            response = Response(body={"Code": "InternalServerError"}, status_code=500)
+        except Exception as exc:
+            if is_overload(exc):
+                log.warning("storage overloaded on %s %s: %s", event.method, event.path, exc)
+                response = busy()
+            else:
+                log.exception("unhandled error on %s %s", event.method, event.path)
+                response = Response(body={"Code": "InternalServerError"}, status_code=500)
     return decorate(normalise(response), event.path or "", request_id)
 
 

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from chalicelib.domain.entities import AnalysisSession, Endpoint, Job, Run, RunSource
 from chalicelib.domain.responses import AiUsage, Iso, Out, ToolCallOut, WarningOut
-from chalicelib.domain.schemas import FieldError, Query
+from chalicelib.domain.schemas import Query
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -62,7 +62,10 @@ def parse_query_instant(value: Any) -> datetime:
         raise ValueError("must be an ISO-8601 date or date-time string")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last representable instant
+        raise ValueError("is outside the supported range of dates") from None
 
 
 QueryInstant = Annotated[datetime, BeforeValidator(parse_query_instant)]
@@ -78,10 +81,13 @@ class WindowQuery(Query):
 
     @model_validator(mode="after")
     def _window(self) -> WindowQuery:
+        # Lenient where two parameters disagree (no schema can say so, and the dashboard only
+        # reads): a reversed window is read in order, and one longer than the maximum is the
+        # MAX_SPAN ending at endDate.
         if self.end_date < self.start_date:
-            raise FieldError("endDate", "must not be before startDate")
+            self.start_date, self.end_date = self.end_date, self.start_date
         if self.end_date - self.start_date > MAX_SPAN:
-            raise FieldError("endDate", f"window must not exceed {MAX_SPAN.days} days")
+            self.start_date = self.end_date - MAX_SPAN
         return self
 
 

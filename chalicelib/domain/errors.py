@@ -58,5 +58,19 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class StorageBusy(DomainError):
+    """Storage timed out or throttled after its retries: the client should retry shortly."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            "Storage is overloaded; retry after the Retry-After seconds",
+            {"retryAfter": retry_after_s},
+        )
+        self.retry_after_s = retry_after_s
+
+
 class CronError(ValueError):
     """An expression the cron library cannot parse."""

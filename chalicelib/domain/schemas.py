@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from importlib.resources import files
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -43,7 +45,8 @@ ONESHOT_PAST_TOLERANCE_MS = 60_000
 DEFAULT_GRACE_MINUTES = int(DEFAULT_GRACE / timedelta(minutes=1))
 MAX_GRACE_MINUTES = 7 * 24 * 60
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class FieldError(ValueError):
@@ -83,7 +86,15 @@ def _cron(value: str) -> str:
         raise ValueError(f"{CRON_HELP} ({exc})") from exc
 
 
+# The IANA zone names of the pinned tzdata package: what the document lists and the server
+# accepts for new values (zones stored earlier keep working however they are named).
+ZONE_NAMES = tuple(files("tzdata").joinpath("zones").read_text().split())
+_ZONE_SET = frozenset(ZONE_NAMES)
+
+
 def _timezone(value: str) -> str:
+    if value not in _ZONE_SET:
+        raise ValueError(f"Unknown IANA timezone {value!r}")
     zone(value)
     return value
 
@@ -92,7 +103,7 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_HEADERS:
         raise ValueError(f"at most {MAX_HEADERS} headers")
     for name, header_value in value.items():
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"header name {name!r} is not a valid HTTP token")
         if any(ch in header_value for ch in "\r\n\0"):
             raise ValueError(f"header {name!r} contains a line break or NUL")
@@ -107,8 +118,16 @@ def _header_names(value: list[str]) -> list[str]:
     if len(value) > MAX_HEADERS:
         raise ValueError(f"at most {MAX_HEADERS} names")
     for name in value:
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"header name {name!r} is not a valid HTTP token")
+    return value
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema calls 1728.0 an integer (and some JSON encoders write whole numbers that
+    way), so such a float is taken as the integer; 1.5, strings and booleans stay errors."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -121,17 +140,55 @@ def _instant(value: Any) -> datetime:
         raise ValueError("must be an ISO-8601 date-time string such as 2025-01-01T00:00:00Z")
     try:
         return parse_instant(value)
+    except OverflowError:
+        raise ValueError("is outside the supported range of dates") from None
     except ValueError as exc:
         raise ValueError(
             f"must be an ISO-8601 date-time with a timezone such as 2025-01-01T00:00:00Z ({exc})"
         ) from exc
 
 
+# A JSON integer: strict (no strings, no booleans) except that whole floats are integers.
+# The validator goes after the bounds so the document keeps them as minimum/maximum.
+Integral = BeforeValidator(_integral)
+# The URLs the document promises every stage accepts: http(s), a host name (up to three labels,
+# the last starting with a letter, so never an IP address), an optional port, then anything
+# without whitespace. The server accepts more (IP literals where the stage allows them,
+# bracketed IPv6, user info, internationalised names; engine/urlguard.py), never less.
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:[A-Za-z0-9_-]{1,63}\.){0,2}[A-Za-z][A-Za-z0-9_-]{0,62}\.?"
+    rf"(?::{_PORT}?)?"
+    r"(?:[/?#]\S*)?$"
+)
+URL_NOTE = (
+    "http or https URL. The pattern is what every stage accepts; IP literals (private ones "
+    "only where the stage allows private targets), bracketed IPv6 addresses, user info and "
+    "internationalised host names are accepted too."
+)
+
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255), AfterValidator(_name)]
-Url = Annotated[StrictStr, Field(min_length=1, max_length=URL_MAX), AfterValidator(_url)]
-Cron = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_cron)]
-TimeZoneName = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
-IntervalMs = Annotated[StrictInt, Field(ge=MIN_INTERVAL_MS, le=MAX_INTERVAL_MS)]
+Url = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=URL_MAX,
+        json_schema_extra={"pattern": URL_PATTERN, "description": URL_NOTE},
+    ),
+    AfterValidator(_url),
+]
+# `format: cron` names the grammar (5 fields, or a macro such as @daily) that no JSON Schema
+# keyword can express; tests/e2e/schemathesis_hooks.py teaches the fuzzer to write it.
+Cron = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=200, json_schema_extra={"format": "cron"}),
+    AfterValidator(_cron),
+]
+TimeZoneName = Annotated[
+    StrictStr, Field(json_schema_extra={"enum": list(ZONE_NAMES)}), AfterValidator(_timezone)
+]
+IntervalMs = Annotated[StrictInt, Field(ge=MIN_INTERVAL_MS, le=MAX_INTERVAL_MS), Integral]
 
 
 def _timeout(value: int) -> int:
@@ -147,14 +204,42 @@ TimeoutMs = Annotated[
     StrictInt,
     Field(ge=1_000, json_schema_extra={"maximum": MAX_TIMEOUT_MS}),
     AfterValidator(_timeout),
+    Integral,
 ]
-ResponseKb = Annotated[StrictInt, Field(ge=1, le=MAX_RESPONSE_KB)]
-Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(_headers)]
+ResponseKb = Annotated[StrictInt, Field(ge=1, le=MAX_RESPONSE_KB), Integral]
+Headers = Annotated[
+    dict[StrictStr, StrictStr],
+    AfterValidator(_headers),
+    Field(
+        json_schema_extra={
+            "maxProperties": MAX_HEADERS,
+            "propertyNames": {"pattern": HEADER_NAME_PATTERN},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": HEADER_VALUE_MAX,
+                "not": {"pattern": "[\r\n\u0000]"},
+            },
+        }
+    ),
+]
 HeaderNames = Annotated[list[StrictStr], AfterValidator(_header_names)]
 Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_method)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Reason = Annotated[StrictStr, Field(max_length=REASON_MAX)]
-TtlMinutes = Annotated[StrictInt, Field(ge=1, le=MAX_TTL_MINUTES)]
+TtlMinutes = Annotated[StrictInt, Field(ge=1, le=MAX_TTL_MINUTES), Integral]
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1:
+        del schema["anyOf"]
+        schema.pop("default", None)
+        schema.update(branches[0])
+
+
+# On an optional field that refuses null (absent means unchanged): the document offers only
+# the value's own type, as the server accepts.
+NotNull = Field(json_schema_extra=_drop_null)
 
 
 class Schema(BaseModel):
@@ -171,7 +256,8 @@ class JobCreate(Schema):
 
 
 class JobUpdate(Schema):
-    name: Name | None = None
+    # Absent means unchanged; null is refused, so the document does not offer it.
+    name: Annotated[Name | None, NotNull] = None
     description: Annotated[StrictStr, Field(max_length=JOB_DESCRIPTION_MAX)] | None = None
 
     @model_validator(mode="after")
@@ -184,10 +270,12 @@ class JobUpdate(Schema):
 class EndpointFields(Schema):
     """Fields shared by create and update; limits documented in docs/api.md."""
 
-    name: Name | None = None
+    # name, url, method, timezone: absent means unchanged, null is refused (the document does
+    # not offer null); the other fields may be cleared with null.
+    name: Annotated[Name | None, NotNull] = None
     description: Annotated[StrictStr, Field(max_length=ENDPOINT_DESCRIPTION_MAX)] | None = None
-    url: Url | None = None
-    method: Method | None = None
+    url: Annotated[Url | None, NotNull] = None
+    method: Annotated[Method | None, NotNull] = None
     headers_json: Headers | None = Field(
         None,
         description="Request headers. Secret ones (Authorization, Cookie, "
@@ -203,8 +291,10 @@ class EndpointFields(Schema):
     body_json: Any = None
     baseline_cron: Cron | None = None
     baseline_interval_ms: IntervalMs | None = None
-    timezone: TimeZoneName | None = None
-    min_interval_ms: IntervalMs | None = None
+    timezone: Annotated[TimeZoneName | None, NotNull] = None
+    min_interval_ms: Annotated[
+        IntervalMs | None, Field(description="At most maxIntervalMs when both are set")
+    ] = None
     max_interval_ms: IntervalMs | None = None
     timeout_ms: TimeoutMs | None = None
     max_execution_time_ms: TimeoutMs | None = None
@@ -218,7 +308,15 @@ class EndpointFields(Schema):
         return self
 
 
+_ONE_BASELINE: list[JsonValue] = [
+    {"required": ["baselineCron"], "properties": {"baselineCron": {"type": "string"}}},
+    {"required": ["baselineIntervalMs"], "properties": {"baselineIntervalMs": {"type": "integer"}}},
+]
+
+
 class EndpointCreate(EndpointFields):
+    model_config = ConfigDict(json_schema_extra={"oneOf": _ONE_BASELINE})
+
     name: Name
     url: Url
     method: Method = "GET"
@@ -238,6 +336,10 @@ NOT_NULLABLE_ON_UPDATE = ("name", "url", "method", "timezone")
 
 class EndpointUpdate(EndpointFields):
     """PATCH: only the keys sent change; `null` clears an optional field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"not": {"allOf": _ONE_BASELINE}},
+    )
 
     @model_validator(mode="after")
     def _required_not_null(self) -> EndpointUpdate:
@@ -262,8 +364,17 @@ class IntervalHint(Schema):
 
 
 class OneShotHint(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["nextRunAt"], "properties": {"nextRunAt": {"type": "string"}}},
+                {"required": ["nextRunInMs"], "properties": {"nextRunInMs": {"type": "integer"}}},
+            ]
+        }
+    )
+
     next_run_at: Instant | None = None
-    next_run_in_ms: Annotated[StrictInt, Field(ge=0, le=MAX_INTERVAL_MS)] | None = None
+    next_run_in_ms: Annotated[StrictInt, Field(ge=0, le=MAX_INTERVAL_MS), Integral] | None = None
     ttl_minutes: TtlMinutes = 60
     reason: Reason | None = None
 
@@ -281,7 +392,7 @@ class PauseRequest(Schema):
 
 class ApiKeyCreate(Schema):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
-    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650), Integral] | None = None
 
 
 class SigningKeyRotate(Schema):
@@ -299,11 +410,11 @@ class SigningKeyRotate(Schema):
 
 
 class TenantLimitsInput(Schema):
-    max_endpoints: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
+    max_endpoints: Annotated[StrictInt, Field(ge=1, le=100_000), Integral] | None = None
     min_interval_ms: IntervalMs | None = None
-    ai_monthly_tokens: Annotated[StrictInt, Field(ge=0, le=10_000_000_000)] | None = None
-    mutations_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
-    reads_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    ai_monthly_tokens: Annotated[StrictInt, Field(ge=0, le=10_000_000_000), Integral] | None = None
+    mutations_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000), Integral] | None = None
+    reads_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000), Integral] | None = None
 
 
 class TenantCreate(Schema):

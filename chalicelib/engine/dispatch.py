@@ -13,10 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.claim import lock_duration, run_anchor
+from chalicelib.domain.entities import Run
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.inflight import locked, message_live, refused_by_pause
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
+from chalicelib.engine.scheduling import LockLost
+from chalicelib.engine.shards import rehome_due
+from chalicelib.planner.queue import JobRef
 
 log = logging.getLogger("cronpilot.engine")
 
@@ -32,10 +37,17 @@ class DispatchReport:
     running: int
     in_flight: int
     zombies: int
+    rehomed: int = 0
 
 
 def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
-    """One tick: send every due, unclaimed slot not already in flight; sweep zombies."""
+    """One tick: sweep zombies, then send every due, unclaimed slot not already in flight.
+
+    The sweep comes first: a zombie's endpoint settles as a failed run (backoff), and the slot
+    that settling plans is the one this tick sends, not the abandoned one again.
+    """
+    zombies = sweep_zombies(deps, now)
+    rehomed = rehome_due(deps, now)
     until = now + timedelta(seconds=deps.settings.dispatch_lookahead_s)
     read = running = in_flight = resent = sent = 0
     batch: list[QueuedSlot] = []
@@ -66,16 +78,16 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
                 batch = []
     queue.send(batch, now)
     sent += len(batch)
-    zombies = sweep_zombies(deps, now)
-    report = DispatchReport(read, sent, resent, running, in_flight, zombies)
-    if sent or zombies:
+    report = DispatchReport(read, sent, resent, running, in_flight, zombies, rehomed)
+    if sent or zombies or rehomed:
         log.info("dispatch: %s", report)
     return report
 
 
 def sweep_zombies(deps: Deps, now: datetime) -> int:
-    """Mark runs still `running` past their deadline as failed zombies. Their endpoint's lock
-    has expired by then, so the slot is sent again by the next tick."""
+    """Mark runs still `running` past their deadline as failed zombies, and settle each one's
+    endpoint as after a failed run: the failure counts for backoff and for the planner's
+    incident detection, exactly as a run that answered with an error."""
     count = 0
     for run in deps.runs.overdue(now):
         zombie = replace(
@@ -84,4 +96,30 @@ def sweep_zombies(deps: Deps, now: datetime) -> int:
         # Only while still running: an executor that finished meanwhile keeps its result.
         if deps.runs.put_if_running(zombie):
             count += 1
+            _settle_abandoned(deps, run, now)
     return count
+
+
+def _settle_abandoned(deps: Deps, run: Run, now: datetime) -> None:
+    """Finish the abandoned run's claim as a failure, if the endpoint is still on that run's
+    slot and no newer claim holds it (its lock expired with the run's deadline)."""
+    endpoint = deps.endpoints.get(run.tenant_id, run.endpoint_id)
+    if (
+        endpoint is None
+        or endpoint.lock_token is None
+        or endpoint.next_run_at != run.slot_at
+        or locked(endpoint, now)
+    ):
+        return
+    try:
+        _, urgent = deps.scheduling.finish_run(
+            run.tenant_id,
+            run.endpoint_id,
+            endpoint.lock_token,
+            run_anchor(run.started_at, run.slot_at),
+            False,
+        )
+    except (LockLost, NotFound):
+        return  # claimed again or deleted meanwhile: the newer owner settles it
+    if urgent and deps.analysis_queue is not None and deps.planner_model is not None:
+        deps.analysis_queue.send([JobRef(run.tenant_id, run.job_id)])

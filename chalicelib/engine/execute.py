@@ -18,7 +18,7 @@ from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
 from chalicelib.domain.causes import cause_of
-from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.claim import lock_duration, run_anchor, too_early
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
@@ -51,9 +51,15 @@ class Executor:
 
     def claim(self, slot: QueuedSlot) -> Claimed | None:
         """Claim `slot` and record its run `running` with its deadline; None when the claim
-        lost (the slot ran, moved, or is someone else's)."""
+        lost (the slot ran, moved, or is someone else's) or the slot's time has not come (the
+        message is then sent again with the rest of its delay, so the slot still runs on time)."""
         d = self._deps
         started = d.clock.now()
+        if too_early(slot.at, started):
+            observability.count("EarlySlots")
+            if d.queue is not None:
+                d.queue.send([slot], started)
+            return None
         token = secrets.token_hex(12)
         lock_until = started + timedelta(milliseconds=slot.lock_ms)
         claimed = d.endpoints.claim(
@@ -103,7 +109,7 @@ class Executor:
                     claimed.tenant_id,
                     claimed.id,
                     token,
-                    started,
+                    run_anchor(started, slot.at),
                     result.status == "success",
                     fingerprint(result.response_body),
                 )

@@ -61,6 +61,30 @@ def wire_event_sources(template: dict[str, Any], resources: dict[str, Any]) -> N
             props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
 
 
+ANY_METHOD = "x-amazon-apigateway-any-method"
+
+
+def route_other_methods(template: dict[str, Any]) -> None:
+    """Send every method a path does not declare to the API function too, so it answers 405
+    in the error envelope with an `Allow` header (Chalice's own answer, through the
+    middleware), like the local stack; API Gateway would otherwise answer 403, turned into
+    404 by the gateway response for unknown routes. Declared methods take precedence."""
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for operations in paths.values():
+        declared = [op for op in operations.values() if isinstance(op, dict)]
+        integration = next(
+            op["x-amazon-apigateway-integration"]
+            for op in declared
+            if "x-amazon-apigateway-integration" in op
+        )
+        operations[ANY_METHOD] = {
+            "consumes": ["*/*"],
+            "produces": ["application/json"],
+            "responses": {"405": {"description": "Method not allowed"}},
+            "x-amazon-apigateway-integration": integration,
+        }
+
+
 def package(stage: str, out: Path) -> Path:
     """Run `chalice package` for `stage` into `out`; the path of the SAM template."""
     out.mkdir(parents=True, exist_ok=True)
@@ -78,6 +102,7 @@ def package(stage: str, out: Path) -> Path:
     sam = out / "sam.json"
     template = json.loads(sam.read_text())
     wire_event_sources(template, load_template())
+    route_other_methods(template)
     sam.write_text(json.dumps(template, indent=2))
     return sam
 

@@ -83,6 +83,8 @@ FUNCTIONS: dict[str, Access] = {
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
             "reflexes": GET + QUERY + PUT + DELETE,
+            # Shared rate-limit counters: the previous minute's count, the conditional ADD.
+            "rate-limits": GET + UPDATE,
         },
         # A new endpoint is announced to the analysis queue (analysed within a minute).
         queues={"runs": SEND, "analysis": SEND},

@@ -6,6 +6,8 @@ Differences from a bare `chalice local`, each to match the deployed API:
   API Gateway, with 403 "Missing Authentication Token".
 - Bodies over 10 MB (API Gateway's own limit) are refused before being read into memory;
   chunked request bodies are accepted (chalice.local only reads Content-Length ones).
+- Methods the app does not declare (TRACE, CONNECT...) get the app's 405 envelope, not
+  http.server's 501 HTML page.
 - Per-request access log off, Nagle off (keep-alive clients otherwise wait ~40 ms per
   response), HEAD responses without a body, and a listen backlog sized for concurrent clients.
 """
@@ -86,6 +88,14 @@ class ApiRequestHandler(local.ChaliceRequestHandler):
 
     # http.server dispatches on these names.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) goes to the app too, which answers
+        # 405 in the envelope with `Allow`, as the deployed API does; http.server's own answer
+        # is a 501 HTML page.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def _chunked(self) -> bool:
         return "chunked" in self.headers.get("transfer-encoding", "").lower()

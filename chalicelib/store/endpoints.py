@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
+from chalicelib.domain.claim import too_early
 from chalicelib.domain.entities import Endpoint, HttpMethod
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import (
@@ -88,10 +89,13 @@ class EndpointRepo:
         token: str,
     ) -> Endpoint | None:
         """Take the slot: one conditional write that succeeds only while the slot is still the
-        endpoint's next run, no live lock is held, it is in the due index (not archived, job
-        active) and not paused. Returns the claimed endpoint, or None when the claim lost."""
+        endpoint's next run and its time has come (domain/claim.py's skew), no live lock is
+        held, it is in the due index (not archived, job active) and not paused. Returns the
+        claimed endpoint, or None when the claim lost (or was refused as early)."""
         e = EndpointItem
         now_ms = to_ms(now)
+        if too_early(slot, now):
+            return None  # refused without a write: the slot is the message's own field
         condition = (
             (e.next_run_at == to_ms(slot))
             & e.due_shard.exists()
@@ -162,6 +166,28 @@ class EndpointRepo:
         )
         for item in query:
             yield to_entity(item)
+
+    def in_shard(self, shard: str) -> Iterator[Endpoint]:
+        """Every endpoint carrying `shard` in the due index, whatever its next run."""
+        for item in EndpointItem.by_due.query(shard, page_size=100):
+            yield to_entity(item)
+
+    def move_shard(self, tenant_id: str, endpoint_id: str, old: str, new: str) -> bool:
+        """Move an endpoint from due shard `old` to `new` if it is still in `old`. The version
+        is bumped so a writer holding the old state re-reads instead of writing `old` back."""
+        e = EndpointItem
+        try:
+            e._get_connection().update_item(
+                tenant_id,
+                endpoint_id,
+                actions=[e.due_shard.set(new), e.version.add(1)],
+                condition=e.due_shard == old,
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
 
     def due_for_analysis(self, shard: str, until_ms: int) -> Iterator[tuple[str, str]]:
         """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`."""

@@ -336,6 +336,17 @@ class ReflexItem(_Base):
     expires_at = TTLAttribute(null=True, attr_name="expiresAt")
 
 
+class RateLimitItem(_Base):
+    """Requests counted for one rate-limit key in one minute (domain/ratelimit.py)."""
+
+    class Meta(_Base.Meta):
+        table_name = "rate-limits"
+
+    bucket = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+
+
 # Logical id in infra/resources.json -> (model, table-name suffix).
 TABLES: dict[str, tuple[type[Model], str]] = {
     "TenantsTable": (TenantItem, "tenants"),
@@ -346,6 +357,7 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "RunsTable": (RunItem, "runs"),
     "SessionsTable": (SessionItem, "sessions"),
     "ReflexesTable": (ReflexItem, "reflexes"),
+    "RateLimitsTable": (RateLimitItem, "rate-limits"),
 }
 
 

@@ -583,7 +583,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Dashboard statistics",
         "Tenant-wide statistics over a window: job and endpoint counts, success rate and "
         "trend, the last 24 h, per-job health, where runs came from, and time series. "
-        "startDate and endDate are required (at most 366 days apart); narrow with jobId and "
+        "startDate and endDate are required (366 days at most are read); narrow with jobId and "
         "source.",
         query=DashboardStatsQuery,
         response=DashboardStats,

@@ -74,8 +74,8 @@ FIELD_NOTES: dict[str, str] = {
         "Window start: ISO-8601 date (2026-01-01) or UTC date-time (2026-01-01T00:00:00Z)."
     ),
     "endDate": (
-        "Window end: ISO-8601 date or UTC date-time; not before startDate and at most 366 days "
-        "after it."
+        "Window end: ISO-8601 date or UTC date-time. A window longer than 366 days is "
+        "shortened to the 366 days ending here; one ending before startDate is read in order."
     ),
     "source": (
         "Only runs scheduled by this source: baseline-interval, baseline-cron, ai-interval, "

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import (
     API_KEY,
@@ -76,6 +77,15 @@ def test_unknown_routes_are_404_envelopes(stack: Stack) -> None:
 
 def test_wrong_method_is_a_405_envelope(stack: Stack) -> None:
     assert_envelope(stack.http.delete("/jobs", headers=stack.headers()), 405, "METHOD_NOT_ALLOWED")
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "FOO"])
+def test_methods_the_api_does_not_declare_are_405_envelopes(stack: Stack, method: str) -> None:
+    # http.server used to answer these with a 501 HTML page.
+    response = stack.http.request(method, "/jobs", headers=stack.headers())
+    assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert stack.http.get("/health").status_code == 200  # the connection stays usable
 
 
 def test_body_over_256_kb_is_a_413_envelope(stack: Stack) -> None:

@@ -93,6 +93,13 @@ def test_wrong_method_is_405_envelope(api: Api) -> None:
     assert reply.error["code"] == "METHOD_NOT_ALLOWED"
 
 
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+def test_undeclared_methods_are_405_envelopes_with_allow(api: Api, method: str) -> None:
+    reply = api.call(method, "/api/jobs")
+    assert reply.status == 405 and reply.error["code"] == "METHOD_NOT_ALLOWED"
+    assert set(reply.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
 def test_security_headers_and_request_id(api: Api) -> None:
     reply = api.get("/api/jobs")
     assert reply.headers["X-Content-Type-Options"] == "nosniff"

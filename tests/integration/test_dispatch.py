@@ -26,6 +26,7 @@ from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
+from chalicelib.engine.shards import CHECK_EVERY
 from tests.conftest import ENDPOINT, T0, Api
 from tests.integration.fakes import StubCaller
 
@@ -445,7 +446,7 @@ def die_after_claim(deps: Deps, slot: QueuedSlot) -> Run:
     return run
 
 
-def test_a_zombie_is_marked_failed_and_its_slot_runs_exactly_once_more(
+def test_a_zombie_is_marked_failed_and_counts_as_a_failure_for_backoff_and_incidents(
     qdeps: Deps,
     queue: RecordingQueue,
     api: Api,
@@ -466,26 +467,45 @@ def test_a_zombie_is_marked_failed_and_its_slot_runs_exactly_once_more(
 
     clock.set(zombie.deadline_at)  # the deadline passes and the lock expires with it
     report = tick(qdeps, queue)
-    assert (report.zombies, report.sent, report.resent) == (1, 1, 1)
+    assert report.zombies == 1
     [marked] = runs_of(qdeps, endpoint_id)
     assert marked.id == zombie.id and marked.status == "failed" and marked.error_kind == "zombie"
     assert marked.finished_at == clock.now() and marked.error_message == ZOMBIE_MESSAGE
-    again = queue.only()
-    assert again.slot == original and again.delay == 0
+    # Settled like a run that failed: the streak starts (an incident for the planner), the
+    # lock goes, and the next slot follows the failure rather than repeating the abandoned one.
+    settled = ep(qdeps, endpoint_id)
+    assert settled.failure_count == 1 and settled.last_run_at == zombie.started_at
+    assert settled.lock_token is None and settled.locked_until is None
+    assert settled.state_changed_at == clock.now() and settled.analysis_due_at == clock.now()
+    assert settled.next_run_at > clock.now()
+    assert [s.slot for s in queue.take()] == [slot_of(settled)]
 
     assert tick(qdeps, queue).zombies == 0  # swept once: it left the running index
+    assert ep(qdeps, endpoint_id).failure_count == 1
 
     executor = Executor(qdeps)
-    started = clock.now()
-    done = executor.run_slot(again.slot)
-    assert done is not None and done.status == "success" and done.slot_at == original.at
-    assert executor.run_slot(again.slot) is None  # the first message, or a duplicate
-    assert executor.run_slot(original) is None
-    runs = runs_of(qdeps, endpoint_id)
-    assert sorted(r.status for r in runs) == ["failed", "success"] and len(stub.calls) == 1
-    endpoint = ep(qdeps, endpoint_id)
-    assert endpoint.last_run_at == started and endpoint.lock_token is None
-    assert endpoint.next_run_at == started + timedelta(seconds=10)
+    assert executor.run_slot(original) is None  # the abandoned slot never runs again
+    clock.set(settled.next_run_at)
+    done = executor.run_slot(slot_of(settled))
+    assert done is not None and done.status == "success" and done.attempt == 2
+    assert ep(qdeps, endpoint_id).failure_count == 0 and len(stub.calls) == 1
+
+
+def test_a_zombie_sweep_leaves_an_endpoint_a_newer_claim_holds(
+    qdeps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    zombie = die_after_claim(qdeps, original)
+    assert zombie.deadline_at is not None
+    clock.set(zombie.deadline_at)
+    # The expired lock was taken over for the same slot before the sweep ran.
+    lock_until = clock.now() + timedelta(seconds=40)
+    assert qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), lock_until, "newer")
+    assert tick(qdeps, queue).zombies == 1
+    held = ep(qdeps, endpoint_id)
+    assert held.lock_token == "newer" and held.failure_count == 0 and held.last_run_at is None
 
 
 def test_a_slot_inside_a_longer_pause_is_not_sent(qdeps: Deps, queue: RecordingQueue) -> None:
@@ -563,3 +583,55 @@ def test_the_sweep_never_overwrites_a_run_that_finished(qdeps: Deps, clock: Manu
     assert qdeps.runs.put_if_running(zombie) is False
     stored = qdeps.runs.get("acme", running.id, clock.now())
     assert stored is not None and stored.status == "success"
+
+
+# ---- changing the number of due shards ------------------------------------------------------
+
+
+def test_lowering_the_shard_count_migrates_endpoints_out_of_retired_shards(
+    deps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    before = with_queue(deps, queue, due_shards=8)
+    ids_ = _ids_covering_shards("moved", 8)
+    for endpoint_id in ids_:
+        seed(before, endpoint_id, T0)
+    seed(before, "later", T0 + timedelta(hours=3))  # not due: moved all the same
+    assert {ep(before, i).due_shard for i in ids_} == {str(s) for s in range(8)}
+
+    after = with_queue(deps, queue, due_shards=4)
+    report = tick(after, queue)
+
+    assert sorted(s.slot.endpoint_id for s in queue.take()) == sorted(ids_)
+    for endpoint_id in [*ids_, "later"]:
+        assert ep(after, endpoint_id).due_shard == due_shard(endpoint_id, 4)
+    assert report.rehomed == 4 + (due_shard("later", 8) not in {"0", "1", "2", "3"})
+
+
+def test_an_endpoint_written_to_a_retired_shard_later_is_migrated_at_the_next_check(
+    deps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    after = with_queue(deps, queue, due_shards=4)
+    assert tick(after, queue).rehomed == 0
+    straggler = next(i for i in (f"late{n}" for n in range(100)) if int(due_shard(i, 8)) >= 4)
+    # An API container still on the old count writes it during the rollout.
+    seed(after, straggler, T0 + timedelta(minutes=20), due_shard=due_shard(straggler, 8))
+
+    clock.set(T0 + CHECK_EVERY - timedelta(seconds=1))
+    assert tick(after, queue).rehomed == 0  # checks are spaced: one query per retired shard
+    clock.set(T0 + CHECK_EVERY)
+    assert tick(after, queue).rehomed == 1
+    assert ep(after, straggler).due_shard == due_shard(straggler, 4)
+    clock.set(T0 + timedelta(minutes=20))
+    assert [s.slot.endpoint_id for s in queue.take()] == []
+    tick(after, queue)
+    assert [s.slot.endpoint_id for s in queue.take()] == [straggler]
+
+
+def test_raising_the_shard_count_strands_nothing(deps: Deps, queue: RecordingQueue) -> None:
+    before = with_queue(deps, queue, due_shards=2)
+    ids_ = _ids_covering_shards("grown", 2)
+    for endpoint_id in ids_:
+        seed(before, endpoint_id, T0)
+    after = with_queue(deps, queue, due_shards=8)
+    report = tick(after, queue)
+    assert report.rehomed == 0 and report.sent == 2

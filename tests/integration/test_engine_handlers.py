@@ -252,6 +252,7 @@ def test_the_dispatch_schedule_returns_its_report(
         "running": 0,
         "in_flight": 0,
         "zombies": 0,
+        "rehomed": 0,
     }
     assert [s.slot.endpoint_id for s in queue.take()] == [endpoint_id]
 

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.claim import CLAIM_SKEW, lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.engine.caller import CallResult
 from chalicelib.engine.execute import Executor
@@ -57,6 +57,50 @@ def test_stale_and_early_duplicates_are_dropped(
     stale = Slot("acme", slot.endpoint_id, slot.at - timedelta(minutes=1), slot.lock_ms)
     assert Executor(deps).run_slot(stale) is None
     assert stub.calls == []
+
+
+class SentBack:
+    """A runs queue that keeps what the executor sends back."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Slot, Any]] = []
+
+    def send(self, slots: list[Slot], now: Any) -> None:
+        self.sent.extend((s, now) for s in slots)
+
+
+def test_a_slot_whose_time_has_not_come_is_refused_and_sent_back(
+    deps: Deps,
+    endpoint: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = SentBack()
+    monkeypatch.setattr(deps, "queue", queue)
+    ep = _ep(deps, endpoint)
+    slot = Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+
+    clock.set(slot.at - CLAIM_SKEW - timedelta(milliseconds=1))
+    assert Executor(deps).run_slot(slot) is None
+    assert stub.calls == [] and queue.sent == [(slot, clock.now())]
+    untouched = _ep(deps, endpoint)
+    assert untouched.lock_token is None and untouched.version == ep.version
+    assert deps.runs.page("acme", ep.id, clock.now(), None, 20, 0)[1] == 0
+
+    clock.set(slot.at - CLAIM_SKEW)  # inside the skew: the clocks may differ this much
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.status == "success" and len(stub.calls) == 1
+
+
+def test_the_store_refuses_an_early_claim_whoever_asks(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock
+) -> None:
+    ep = _ep(deps, endpoint)
+    early = ep.next_run_at - timedelta(seconds=30)
+    lock_until = early + timedelta(seconds=40)
+    assert deps.endpoints.claim("acme", ep.id, ep.next_run_at, early, lock_until, "t") is None
+    assert _ep(deps, endpoint).lock_token is None
 
 
 @pytest.mark.parametrize("how", ["pause", "archive", "job-pause", "delete"])
@@ -129,6 +173,20 @@ def test_a_one_shot_runs_once(
     assert ep.ai_hint_next_run_at is None and ep.ai_hint_expires_at is None
     assert ep.ai_hint_reason is None
     assert ep.next_run_at == slot.at + timedelta(minutes=1)  # not again a second later
+
+
+def test_a_one_shot_claimed_within_the_skew_is_consumed(
+    deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    api.post(f"/api/endpoints/{endpoint['id']}/hints/oneshot", {"nextRunInMs": 5000})
+    ep = _ep(deps, endpoint)
+    slot = Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+    clock.set(slot.at - CLAIM_SKEW)  # this executor's clock runs ahead of the sender's
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.source == "ai-oneshot"
+    after = _ep(deps, endpoint)
+    assert after.ai_hint_next_run_at is None  # not run a second time just after
+    assert after.next_run_at == slot.at + timedelta(minutes=1)
 
 
 def test_a_one_shot_beside_an_interval_hint_leaves_the_interval(

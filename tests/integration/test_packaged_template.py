@@ -31,6 +31,7 @@ def sam() -> dict[str, Any]:
         ROOT / "app.py",
         ROOT / ".chalice" / "config.json",
         *(ROOT / ".chalice").glob("policy-*.json"),
+        ROOT / "chalicelib" / "infra" / "package.py",
         *(ROOT / "infra").glob("*"),
     ]
     if not SAM.exists() or SAM.stat().st_mtime < max(p.stat().st_mtime for p in sources):
@@ -150,3 +151,14 @@ def test_unknown_routes_answer_404_in_the_error_envelope(sam: dict[str, Any]) ->
     assert response["StatusCode"] == "404" and response["RestApiId"] == {"Ref": "RestAPI"}
     body = json.loads(response["ResponseTemplates"]["application/json"])
     assert body == {"error": {"code": "NOT_FOUND", "message": "No such route", "details": None}}
+
+
+def test_undeclared_methods_reach_the_api_function_for_its_405(sam: dict[str, Any]) -> None:
+    # Without an any-method, API Gateway answers TRACE on /jobs like an unknown route.
+    paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert "/jobs" in paths and "/endpoints/{endpoint_id}/test" in paths
+    for path, operations in paths.items():
+        declared = {m: op for m, op in operations.items() if not m.startswith("x-")}
+        other = operations["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert other["type"] == "aws_proxy", path
+        assert all(op["x-amazon-apigateway-integration"] == other for op in declared.values())

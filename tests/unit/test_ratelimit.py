@@ -1,17 +1,42 @@
-"""Sliding-window limiter (behaviours-to-test.md P 202-208, adapted to hit/purge)."""
+"""Sliding-window limiter (behaviours-to-test.md P 202-208) over in-memory slot counters;
+tests/integration/test_rate_limits.py runs it on the shared DynamoDB counters."""
 
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.ratelimit import WINDOW_MS, Decision, SlidingWindowLimiter
+from chalicelib.domain.ratelimit import WINDOW_MS, Decision, SlidingWindowLimiter, admission_cap
 
 T = 1_735_689_600_000  # 2025-01-01T00:00:00Z in epoch ms, a window boundary
 
 
+class MemoryCounters:
+    """SlotCounters in a dict: what DynamoCounters does, minus the table."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+        self.reads = 0
+
+    def count(self, key: str, slot: int) -> int:
+        self.reads += 1
+        return self.counts.get((key, slot), 0)
+
+    def add_below(self, key: str, slot: int, cap: int) -> int | None:
+        current = self.counts.get((key, slot), 0)
+        if current >= cap:
+            return None
+        self.counts[(key, slot)] = current + 1
+        return current + 1
+
+
 @pytest.fixture
-def limiter() -> SlidingWindowLimiter:
-    return SlidingWindowLimiter()
+def counters() -> MemoryCounters:
+    return MemoryCounters()
+
+
+@pytest.fixture
+def limiter(counters: MemoryCounters) -> SlidingWindowLimiter:
+    return SlidingWindowLimiter(counters)
 
 
 def test_limit_five_allows_five_with_decreasing_remaining(limiter: SlidingWindowLimiter) -> None:
@@ -82,21 +107,27 @@ def test_previous_window_still_counts_at_its_start(limiter: SlidingWindowLimiter
     assert not limiter.hit("u1", 10, T + WINDOW_MS).allowed  # weight 1.0 at the boundary
 
 
-def test_purge_drops_only_counters_two_windows_old(limiter: SlidingWindowLimiter) -> None:
-    limiter.hit("old", 5, T)
-    limiter.hit("recent", 5, T + WINDOW_MS)
-    limiter.hit("current", 5, T + 2 * WINDOW_MS)
-    limiter.purge(T + 2 * WINDOW_MS + 1)
-    assert set(limiter._counters) == {"recent", "current"}
-    limiter.purge(T + 4 * WINDOW_MS)
-    assert limiter._counters == {}
+def test_two_limiters_on_the_same_counters_share_the_limit(counters: MemoryCounters) -> None:
+    one, two = SlidingWindowLimiter(counters), SlidingWindowLimiter(counters)
+    decisions = [(one if n % 2 else two).hit("u1", 3, T + n) for n in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
 
 
-def test_purge_keeps_the_previous_window_that_still_weighs(
-    limiter: SlidingWindowLimiter,
+def test_the_previous_slot_is_read_once_per_limiter_and_minute(
+    limiter: SlidingWindowLimiter, counters: MemoryCounters
 ) -> None:
-    for _ in range(4):
-        limiter.hit("u1", 4, T)
-    limiter.purge(T + WINDOW_MS)
-    # Still counted after the purge: at the start of window 1 the previous 4 weigh fully.
-    assert not limiter.hit("u1", 4, T + WINDOW_MS).allowed
+    for n in range(5):
+        limiter.hit("u1", 100, T + n)
+    assert counters.reads == 1
+    limiter.hit("u1", 100, T + WINDOW_MS)
+    limiter.hit("u1", 100, T + WINDOW_MS + 1)
+    assert counters.reads == 2
+
+
+@pytest.mark.parametrize(
+    ("limit", "previous", "weight", "cap"),
+    [(10, 0, 1.0, 10), (10, 10, 0.5, 5), (3, 3, 1 / 3, 2), (10, 10, 1.0, 0), (10, 4, 0.3, 9)],
+)
+def test_admission_cap(limit: int, previous: int, weight: float, cap: int) -> None:
+    assert admission_cap(limit, previous, weight) == cap
