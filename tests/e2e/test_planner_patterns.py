@@ -1390,7 +1390,8 @@ def garbled_model(s: Scene) -> str:
         "pause_until",
         "submit_analysis",
     ]
-    assert calls[0]["result"]["found"] is True
+    # The good call answered (the first session may come before the probe's first run).
+    assert "error" not in calls[0]["result"] and "found" in calls[0]["result"]
     assert calls[1]["args"] == '{"intervalMs": 1000,'  # recorded as sent
     assert calls[1]["result"]["error"].startswith("arguments are not valid JSON")
     assert calls[2]["result"]["error"].startswith("unknown tool 'restart_the_world'")
