@@ -33,16 +33,17 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.schemas import Instant, IntervalMs, Schema
+from chalicelib.domain.schemas import Instant, Integral, IntervalMs, Schema
 from chalicelib.domain.timeutil import iso, ms_floor
 
 REASON_MAX = 500
 MAX_COOLDOWN_MS = 7 * 24 * 3_600_000
 DEFAULT_COOLDOWN_MS = 60_000
 MAX_FOR_MINUTES = 7 * 24 * 60
-MAX_GROUP_ITEMS = 16
-MAX_DEPTH = 4
-MAX_CLAUSES = 16
+# Two levels of groups of four: at most 16 clauses, a bound the OpenAPI document can state.
+MAX_GROUP_ITEMS = 4
+MAX_DEPTH = 2
+MAX_CLAUSES = MAX_GROUP_ITEMS**MAX_DEPTH
 MAX_PATH = 256
 MAX_SEGMENTS = 8
 MAX_SEGMENT = 100
@@ -64,7 +65,12 @@ PATH_HELP = (
 Op = Literal["==", "!=", ">", ">=", "<", "<=", "in", "exists", "changed"]
 ORDERING_OPS = frozenset({">", ">=", "<", "<="})
 
-_ENDPOINT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ENDPOINT_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ENDPOINT = re.compile(ENDPOINT_PATTERN.removeprefix("^").removesuffix("$"))
+# The same rule as `_path`, for the OpenAPI document.
+PATH_PATTERN = (
+    r"^(status|statusCode|durationMs|failureCount|body|body(\.[^.\x00-\x1f\x7f]{1,100}){1,8})$"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -99,7 +105,7 @@ def _path(value: str) -> str:
 
 
 def _endpoint(value: str) -> str:
-    if not _ENDPOINT.match(value):
+    if not _ENDPOINT.fullmatch(value):
         raise ValueError('must be "self" or an endpoint id of the same job')
     return value
 
@@ -147,6 +153,15 @@ def _value_for(op: str, value: Any) -> Any:
     return _scalar(value)
 
 
+def value_fits(op: str, value: Any, present: bool = True) -> bool:
+    """Whether `value` (or its absence) is what `op` takes: a rule JSON Schema cannot state."""
+    try:
+        _value_for(op, value if present else UNSET)
+    except ValueError:
+        return False
+    return True
+
+
 class Rule(Schema):
     """Condition and action parts: an unknown key is a mistake, not an extension."""
 
@@ -157,12 +172,61 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+_SCALAR_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number", "minimum": -MAX_INT_VALUE, "maximum": MAX_INT_VALUE},
+        {"type": "string", "maxLength": MAX_TEXT_VALUE},
+    ]
+}
+_NUMBER = {"type": "number", "minimum": -MAX_INT_VALUE, "maximum": MAX_INT_VALUE}
+
+
+def _value_by_op(schema: dict[str, Any]) -> None:
+    """State in the document what `_value_for` checks: the value's shape follows `op` (and
+    `status`, being text, takes no ordering operator)."""
+    schema["oneOf"] = [
+        {
+            "properties": {"op": {"enum": ["==", "!="]}, "value": _SCALAR_SCHEMA},
+            "required": ["value"],
+        },
+        {
+            "properties": {
+                "op": {"enum": sorted(ORDERING_OPS)},
+                "value": _NUMBER,
+                "path": {"not": {"const": "status"}},
+            },
+            "required": ["value"],
+        },
+        {
+            "properties": {
+                "op": {"const": "in"},
+                "value": {
+                    "type": "array",
+                    "items": _SCALAR_SCHEMA,
+                    "minItems": 1,
+                    "maxItems": MAX_IN_VALUES,
+                },
+            },
+            "required": ["value"],
+        },
+        {"properties": {"op": {"const": "exists"}, "value": {"type": "boolean"}}},
+        {"properties": {"op": {"const": "changed"}}, "not": {"required": ["value"]}},
+    ]
+
+
 class Clause(Rule):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_value_by_op)
+
     endpoint: Annotated[StrictStr, AfterValidator(_endpoint)] = Field(
-        SELF, description='"self" or the id of an endpoint of the same job'
+        SELF,
+        description='"self" or the id of an endpoint of the same job',
+        json_schema_extra={"pattern": ENDPOINT_PATTERN},
     )
     path: Annotated[StrictStr, AfterValidator(_path)] = Field(
-        description="status, statusCode, durationMs, failureCount, body or body.<key>(.<key>)*"
+        description="status, statusCode, durationMs, failureCount, body or body.<key>(.<key>)*",
+        json_schema_extra={"pattern": PATH_PATTERN, "maxLength": MAX_PATH},
     )
     op: Op
     # Any, not a union of scalars: the shape depends on `op`, checked below with the field named.
@@ -228,7 +292,7 @@ Condition: TypeAlias = Annotated[
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
-ForMinutes = Annotated[StrictInt, Field(ge=1, le=MAX_FOR_MINUTES)]
+ForMinutes = Annotated[StrictInt, Field(ge=1, le=MAX_FOR_MINUTES), Integral]
 
 
 def _instant_ms(value: datetime | None) -> datetime | None:
@@ -249,8 +313,35 @@ class SetInterval(Rule):
     for_minutes: ForMinutes
 
 
+def _one_of_for_or_until(schema: dict[str, Any]) -> None:
+    """State in the document that exactly one of the two is given (null counts as absent)."""
+
+    def without(name: str) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"not": {"required": [name]}},
+                {"properties": {name: {"type": "null"}}},
+            ]
+        }
+
+    schema["oneOf"] = [
+        {
+            "required": ["forMinutes"],
+            "properties": {"forMinutes": {"type": "integer"}},
+            "allOf": [without("until")],
+        },
+        {
+            "required": ["until"],
+            "properties": {"until": {"type": "string"}},
+            "allOf": [without("forMinutes")],
+        },
+    ]
+
+
 class Pause(Rule):
     """Pause for `forMinutes` or until `until`: exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_for_or_until)
 
     action: Literal["pause"]
     for_minutes: ForMinutes | None = None
@@ -305,6 +396,15 @@ def _groups(node: Any) -> list[Any] | None:
     return items if isinstance(items, list) else None
 
 
+def tree_fits(when: Any) -> bool:
+    """Whether a condition keeps the depth and clause limits (JSON Schema cannot count them)."""
+    try:
+        _check_tree(when)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_tree(when: Any) -> Any:
     """Depth and clause limits, walked iteratively before pydantic recurses into the tree."""
     stack: list[tuple[Any, int]] = [(when, 0)]
@@ -333,18 +433,61 @@ def _reason(value: str) -> str:
 Reason = Annotated[StrictStr, Field(min_length=1, max_length=REASON_MAX), AfterValidator(_reason)]
 
 
+def _depth_limited(schema: dict[str, Any]) -> None:
+    """State the nesting limit in the document: `when` unrolled to MAX_DEPTH levels of
+    all/any groups around clauses, instead of the recursive AllOf/AnyOf definitions. (The
+    clause limit, MAX_CLAUSES, follows from the two.)"""
+    when = schema.get("properties", {}).get("when", {})
+    refs = [branch.get("$ref", "") for branch in when.get("oneOf", [])]
+    # At this point pydantic's refs are placeholders (`...reflex_rules__Clause-Input__1`).
+    clause = next((ref for ref in refs if "Clause" in ref.rsplit("/", 1)[-1]), None)
+    if clause is None:
+        return
+    level: dict[str, Any] = {"$ref": clause}
+    for _ in range(MAX_DEPTH):
+        items = {"type": "array", "items": level, "minItems": 1, "maxItems": MAX_GROUP_ITEMS}
+        level = {
+            "oneOf": [
+                {"$ref": clause},
+                {
+                    "type": "object",
+                    "properties": {"all": items},
+                    "required": ["all"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"any": items},
+                    "required": ["any"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    description = when.get("description")
+    schema["properties"]["when"] = {
+        **level,
+        **({"description": description} if description else {}),
+    }
+
+
 class ReflexSpec(Schema):
     """One reflex: when `when` holds after a run, do `do` (at most once per cooldown)."""
 
     # A misspelt `cooldown` or `expires` would silently take the default: refuse it instead.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra=_depth_limited,
     )
 
     when: Condition
     do: Action
     reason: Reason
-    cooldown_ms: Annotated[StrictInt, Field(ge=0, le=MAX_COOLDOWN_MS)] = DEFAULT_COOLDOWN_MS
+    cooldown_ms: Annotated[StrictInt, Field(ge=0, le=MAX_COOLDOWN_MS), Integral] = (
+        DEFAULT_COOLDOWN_MS
+    )
     expires_at: MsInstant | None = None
 
     @field_validator("when", mode="before")

@@ -222,7 +222,16 @@ Headers = Annotated[
         }
     ),
 ]
-HeaderNames = Annotated[list[StrictStr], AfterValidator(_header_names)]
+HeaderNames = Annotated[
+    list[StrictStr],
+    AfterValidator(_header_names),
+    Field(
+        json_schema_extra={
+            "maxItems": MAX_HEADERS,
+            "items": {"type": "string", "pattern": HEADER_NAME_PATTERN},
+        }
+    ),
+]
 Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_method)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Reason = Annotated[StrictStr, Field(max_length=REASON_MAX)]

@@ -43,8 +43,7 @@ def save_reflex(
     now = deps.clock.now()
     if by.type == "session":
         spec = spec.model_copy(update={"expires_at": planner_expiry(now, spec.expires_at)})
-    elif spec.expires_at is not None and spec.expires_at <= now:
-        raise ValidationFailed.field("expiresAt", "must be in the future")
+    # A person's expiry already past is kept as written: the reflex is stored inactive.
     actions.require_live(endpoint)
     _check_targets(deps, endpoint, spec)
     if replacing is not None:

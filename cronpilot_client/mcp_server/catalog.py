@@ -139,8 +139,8 @@ REFLEX_NOTES = {
         'the same job, "path": "status" (success/failed) | "statusCode" | "durationMs" | '
         '"failureCount" | "body" | "body.key.0.sub" (dot path into the JSON answer; digits '
         'index arrays), "op": "==" | "!=" | ">" | ">=" | "<" | "<=" | "in" | "exists" | '
-        '"changed", "value": ...}, or {"all": [...]} / {"any": [...]} of clauses (at most 4 '
-        'levels, 16 clauses). e.g. {"endpoint": "<Health Check id>", "path": '
+        '"changed", "value": ...}, or {"all": [...]} / {"any": [...]} of clauses (at most 2 '
+        'levels of 4 items). e.g. {"endpoint": "<Health Check id>", "path": '
         '"body.needs_recovery", "op": "==", "value": true}. `changed` takes no value; `in` takes '
         "a list; ordering ops take a number."
     ),

@@ -111,7 +111,6 @@ SELF_RULE = {**RECOVER, "when": _clause()}
         ({**SELF_RULE, "do": {"action": "set_interval", "intervalMs": 10}}, "do.intervalMs"),
         ({**SELF_RULE, "reason": ""}, "reason"),
         ({**SELF_RULE, "cooldownMs": -1}, "cooldownMs"),
-        ({**SELF_RULE, "expiresAt": "2000-01-01T00:00:00Z"}, "expiresAt"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field_and_change_nothing(
@@ -124,6 +123,15 @@ def test_bad_rules_are_refused_naming_the_field_and_change_nothing(
     fields = [d["field"] for d in refused.body["error"]["details"]]
     assert any(f.startswith(field) for f in fields), fields
     assert snapshot() == before
+
+
+def test_an_expiry_already_past_is_stored_inactive(api: Api) -> None:
+    _, _, recovery = _job(api)
+    made = api.post(
+        f"/api/endpoints/{recovery}/reflexes", {**SELF_RULE, "expiresAt": "2000-01-01T00:00:00Z"}
+    )
+    assert made.status == 201 and made.body["active"] is False
+    assert made.body["expiresAt"] == "2000-01-01T00:00:00.000Z"
 
 
 def test_deep_and_huge_conditions_are_refused(api: Api) -> None:

@@ -80,8 +80,8 @@ def clause_data(draw: st.DrawFn) -> dict[str, Any]:
     return out
 
 
-def condition_data(depth: int = 4) -> st.SearchStrategy[dict[str, Any]]:
-    """At most `depth` nested groups of at most two items: never more than 16 clauses."""
+def condition_data(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
+    """At most `depth` nested groups of at most two items (the limits: 2 levels of 4)."""
     if depth == 0:
         return clause_data()
     groups = st.lists(condition_data(depth - 1), min_size=1, max_size=2)

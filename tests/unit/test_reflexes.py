@@ -182,11 +182,13 @@ def test_json_schema_for_tools_and_docs() -> None:
     assert schema["properties"]["cooldownMs"]["default"] == 60_000
 
 
-def test_four_nested_groups_and_sixteen_clauses_accepted() -> None:
-    deep = {"all": [{"any": [{"all": [{"any": [clause("body", "exists")]}]}]}]}
+def test_two_nested_groups_of_four_and_sixteen_clauses_accepted() -> None:
+    deep = {"all": [{"any": [clause("body", "exists")]}]}
     assert isinstance(spec(deep).when, AllOf)
-    wide = {"any": [clause(f"body.k{i}", "exists") for i in range(16)]}
+    wide = {"any": [clause(f"body.k{i}", "exists") for i in range(4)]}
     assert isinstance(spec(wide).when, AnyOf)
+    full = {"all": [{"any": [clause(f"body.k{i}", "exists")] * 4} for i in range(4)]}
+    assert isinstance(spec(full).when, AllOf)
 
 
 # --- refusals, each naming its field ---------------------------------------------------------
@@ -294,8 +296,8 @@ def test_refusals_name_the_field(data: dict[str, Any], field: str) -> None:
 
 
 def test_too_deep_names_when() -> None:
-    five = {"all": [{"any": [{"all": [{"any": [{"all": [clause("body", "exists")]}]}]}]}]}
-    assert fields_of(spec_data(five)) == ["when"]
+    three = {"all": [{"any": [{"all": [clause("body", "exists")]}]}]}
+    assert fields_of(spec_data(three)) == ["when"]
 
 
 def test_too_many_clauses_names_when() -> None:
@@ -303,6 +305,8 @@ def test_too_many_clauses_names_when() -> None:
         "all": [{"any": [clause("body", "exists")] * 9}, {"any": [clause("body", "exists")] * 8}]
     }
     assert fields_of(spec_data(nested)) == ["when"]
+    # Within the total, a group is still at most four items.
+    assert fields_of(spec_data({"any": [clause("body", "exists")] * 5})) == ["when.any"]
 
 
 def test_hostile_trees_are_refused_without_walking_them() -> None:
@@ -705,14 +709,22 @@ HOSTILE_BODIES: list[Any] = [
 
 HOSTILE_WHEN = {
     "any": [
-        clause("body.a.a.a.a.a.a.a.a", "==", "bottom"),
-        clause("body.0.0.0.0.0.0.0.0", "exists"),
-        clause("body.999999", "==", 999_999),
-        clause("body.a.b.c", "changed"),
-        clause("body", "changed"),
-        clause("body.__class__.__dict__", "exists"),
-        clause("body.__init__", "!=", 1),
-        clause("body.a.0.b", "in", ["c", 1]),
+        {
+            "any": [
+                clause("body.a.a.a.a.a.a.a.a", "==", "bottom"),
+                clause("body.0.0.0.0.0.0.0.0", "exists"),
+                clause("body.999999", "==", 999_999),
+                clause("body.a.b.c", "changed"),
+            ]
+        },
+        {
+            "any": [
+                clause("body", "changed"),
+                clause("body.__class__.__dict__", "exists"),
+                clause("body.__init__", "!=", 1),
+                clause("body.a.0.b", "in", ["c", 1]),
+            ]
+        },
         clause("body.a", ">", 0),
     ]
 }
