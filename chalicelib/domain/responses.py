@@ -18,9 +18,11 @@ from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.entities import (
     Actor,
+    ActorType,
     AnalysisSession,
     ApiKey,
     Cause,
+    CauseKind,
     Endpoint,
     Job,
     Reflex,
@@ -99,7 +101,7 @@ class JobList(Out):
 
 
 class ActorOut(Out):
-    type: Literal["session", "reflex", "apiKey"] = Field(
+    type: ActorType = Field(
         description="session: a planner session; reflex: a reflex firing; apiKey: a person"
     )
     id: str
@@ -112,17 +114,7 @@ class ActorOut(Out):
 class CauseOut(Out):
     """Why a run happened (or why the next run is planned when it is)."""
 
-    kind: Literal[
-        "baseline",
-        "backoff",
-        "interval-hint",
-        "oneshot-hint",
-        "reflex",
-        "clamp",
-        "pause-ended",
-        "resumed",
-        "manual-test",
-    ]
+    kind: CauseKind
     source: str = Field(description="The governor's source for the slot (as `source`)")
     by: ActorOut | None = Field(None, description="Who set the hint, pause or reflex")
     reason: str | None = None
