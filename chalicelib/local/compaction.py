@@ -22,6 +22,7 @@ from pathlib import Path
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.local import journal, persistence
+from chalicelib.local.store_process import follow_parent
 
 log = logging.getLogger("cronpilot-local.compaction")
 
@@ -119,10 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chalicelib.local.compaction")
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--upto", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s store: %(message)s"
     )
+    if args.parent_pid is not None and not follow_parent(args.parent_pid):
+        log.error("the store %s is gone; not compacting", args.parent_pid)
+        return 1
     try:
         report = compact(args.dir, args.upto, SystemClock())
     except (OSError, persistence.SnapshotError, journal.FrameError) as exc:

@@ -30,7 +30,8 @@ class LocalOptions:
     # How often expired items (TTL passed) are deleted, as DynamoDB's own sweep does.
     ttl_sweep_interval_s: float = 60.0
     pollers_per_queue: int = 4
-    startup_timeout_s: float = 60.0
+    # Restoring a million items takes about a minute (docs/local-stack.md): room for more.
+    startup_timeout_s: float = 600.0
 
     @property
     def state_dir(self) -> Path:

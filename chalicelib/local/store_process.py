@@ -49,6 +49,18 @@ def child_setup() -> Callable[[], None]:
     return setup
 
 
+def follow_parent(parent_pid: int) -> bool:
+    """Ask for SIGTERM when the parent dies (Linux); False when it is already gone.
+
+    For children spawned without `child_setup`: a fork with a pre-exec hook copies the page
+    tables of a store holding millions of items while its interpreter is locked.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    return os.getppid() == parent_pid
+
+
 class StoreProcess:
     """A running store process and the port it serves on."""
 

@@ -29,7 +29,6 @@ from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.local import journal, persistence, ttl_sweep
-from chalicelib.local.store_process import child_setup
 from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
@@ -68,6 +67,7 @@ class Compactor:
         self._process: subprocess.Popen[bytes] | None = None
         self._last = clock.now()
         self.completed = 0
+        self.last_rotation_s = 0.0  # how long the last rotation held the gate
 
     def _sizes(self) -> tuple[int, int, bool]:
         segment_bytes = 0
@@ -105,8 +105,10 @@ class Compactor:
 
     def start(self) -> None:
         """Rotate the journal under the gate (milliseconds) and fold what came before."""
+        started = time.monotonic()
         with self._gate.lock:
             upto = self._journal.rotate()
+        self.last_rotation_s = time.monotonic() - started
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
                 sys.executable,
@@ -116,9 +118,12 @@ class Compactor:
                 str(self._directory),
                 "--upto",
                 str(upto),
+                "--parent-pid",
+                str(os.getpid()),
             ],
             stdin=subprocess.DEVNULL,
-            preexec_fn=child_setup(),  # safe: the child runs no Python before exec
+            # No pre-exec hook, so the child is spawned without copying this large process;
+            # it asks for the parent-death signal itself.
         )
 
     def wait(self, timeout_s: float | None = None) -> int | None:
