@@ -9,7 +9,7 @@ replay the journal, then write `ready` on the ready pipe.
 
 While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
 the main loop folds the journal into the snapshot in a child process when it has grown
-(compaction.py) and sweeps expired items once a minute (ttl_sweep.py).
+(compaction.py) and sweeps expired items in passes a minute apart (ttl_sweep.py).
 """
 
 from __future__ import annotations
@@ -315,23 +315,23 @@ def main(argv: list[str] | None = None) -> int:
     os.write(args.ready_fd, b"ready\n")
     os.close(args.ready_fd)
 
-    next_sweep = time.monotonic()
+    sweeper = ttl_sweep.Sweeper(backend, shapes, gate.lock, log_to)
+    next_pass = time.monotonic()
     while not stop.wait(1.0):
         if os.getppid() != args.parent_pid:
             # Without prctl (not Linux) this is how an orphaned store notices.
             log.warning("parent %s is gone; stopping", args.parent_pid)
             break
-        if time.monotonic() >= next_sweep:
+        if sweeper.in_pass or time.monotonic() >= next_pass:
+            if not sweeper.in_pass:
+                next_pass = time.monotonic() + args.sweep_interval
             try:
-                expired = ttl_sweep.sweep(
-                    backend, shapes, gate.lock, log_to, clock.now().timestamp()
-                )
+                sweeper.step(clock.now().timestamp())
             except journal.JournalError as exc:
                 log.error("TTL sweep stopped: %s", exc)
             else:
-                if expired:
-                    log.info("TTL sweep deleted %d expired items", expired)
-            next_sweep = time.monotonic() + args.sweep_interval
+                if not sweeper.in_pass and sweeper.pass_deleted:
+                    log.info("TTL sweep deleted %d expired items", sweeper.pass_deleted)
         try:
             compactor.tick()
         except (OSError, journal.JournalError) as exc:

@@ -405,6 +405,25 @@ def test_the_sweep_keeps_an_item_rewritten_with_a_later_expiry(store: Store) -> 
     assert deleted == 0 and store.get_run("r1") is not None
 
 
+def test_the_sweeper_walks_a_slice_per_step(store: Store) -> None:
+    for i in range(5):
+        store.put_run(f"old{i}", NOW.timestamp() - 10)
+    store.put_run("live", LATER)
+    backend = persistence.dynamodb_backend(REGION)
+    shapes = persistence.shapes(backend, store.names)
+    sweeper = ttl_sweep.Sweeper(backend, shapes, store.gate.lock, store.log, budget=2)
+
+    steps = [sweeper.step(NOW.timestamp())]
+    while sweeper.in_pass:
+        steps.append(sweeper.step(NOW.timestamp()))
+
+    # Six items, two per step: the pass ends on the step that exhausts the walk.
+    assert len(steps) == 4 and sum(steps) == 5 and max(steps) <= 2
+    assert sweeper.pass_deleted == 5
+    assert store.get_run("live") is not None
+    assert all(store.get_run(f"old{i}") is None for i in range(5))
+
+
 def test_a_partition_emptied_by_the_sweep_leaves_memory(store: Store) -> None:
     store.put_run("old", NOW.timestamp() - 10)
     backend = persistence.dynamodb_backend(REGION)
