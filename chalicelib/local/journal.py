@@ -195,12 +195,15 @@ class Journal:
         self.directory = directory
         self.segment = segment
         self._cond = threading.Condition()
-        self._pending: list[bytes] = []
+        # Each pending line carries the segment file it belongs to, so a rotation needs no sync
+        # under the gate: lines queued before it still go to the old segment.
+        self._pending: list[tuple[int, bytes]] = []
         self._appended = 0
         self._durable = 0
         self._error: OSError | None = None
         self._closing = False
         self._fd = self._open(segment)
+        self._retired: list[int] = []
         self._thread = threading.Thread(target=self._flush_loop, name="journal", daemon=True)
         self._thread.start()
 
@@ -230,7 +233,8 @@ class Journal:
                 raise JournalError(f"the journal stopped after an error: {self._error}")
             if self._closing:
                 raise JournalError("the journal is closed")
-            self._pending.extend(lines)
+            fd = self._fd
+            self._pending.extend((fd, line) for line in lines)
             self._appended += 1
             self._cond.notify_all()
             return self._appended
@@ -243,21 +247,27 @@ class Journal:
             if self._durable < ticket:
                 raise JournalError(f"the journal could not be written: {self._error}")
 
-    def rotate(self) -> int:
-        """Finish the current segment and start the next; the number of the new one.
+    def prepare_rotation(self) -> tuple[int, int]:
+        """Create and sync the next segment (no gate needed); pass the result to `rotate`."""
+        number = self.segment + 1
+        return number, self._open(number)
 
-        Called under the write gate, so no append races it; it waits for one sync at most.
+    def rotate(self, prepared: tuple[int, int]) -> int:
+        """Send every later append to the prepared segment; the ticket that ends the old one.
+
+        Called under the write gate, so no append races it. It only swaps a file descriptor:
+        the flusher finishes the old segment on its own, and the old segment is complete
+        once `wait_durable` returns for the ticket.
         """
+        number, fd = prepared
         with self._cond:
-            while self._durable < self._appended and self._error is None:
-                self._cond.wait()
             if self._error is not None:
+                os.close(fd)
                 raise JournalError(f"the journal stopped after an error: {self._error}")
-            new_fd = self._open(self.segment + 1)
-            os.close(self._fd)
-            self._fd = new_fd
-            self.segment += 1
-            return self.segment
+            self._retired.append(self._fd)
+            self._fd = fd
+            self.segment = number
+            return self._appended
 
     def close(self) -> None:
         """Write what is pending, then stop the flusher and close the segment."""
@@ -265,7 +275,9 @@ class Journal:
             self._closing = True
             self._cond.notify_all()
         self._thread.join()
-        os.close(self._fd)
+        for fd in [*self._retired, self._fd]:
+            os.close(fd)
+        self._retired = []
 
     def _flush_loop(self) -> None:
         while True:
@@ -276,19 +288,36 @@ class Journal:
                     return
                 batch, self._pending = self._pending, []
                 upto = self._appended
-                fd = self._fd
+                current = self._fd
+                retired, self._retired = self._retired, []
             try:
-                _write_all(fd, b"".join(batch))
-                _sync(fd)
+                _flush(batch)
             except OSError as exc:
                 log.error("cannot write the journal (%s); refusing further writes", exc)
                 with self._cond:
                     self._error = exc
+                    self._retired.extend(fd for fd in retired if fd != current)
                     self._cond.notify_all()
                 return
+            # Lines for a retired segment were all queued before its rotation: it is complete.
+            for fd in retired:
+                os.close(fd)
             with self._cond:
                 self._durable = upto
                 self._cond.notify_all()
+
+
+def _flush(batch: list[tuple[int, bytes]]) -> None:
+    """Write each run of lines to its segment, in order, and sync every segment written."""
+    runs: list[tuple[int, list[bytes]]] = []
+    for fd, line in batch:
+        if runs and runs[-1][0] == fd:
+            runs[-1][1].append(line)
+        else:
+            runs.append((fd, [line]))
+    for fd, lines in runs:
+        _write_all(fd, b"".join(lines))
+        _sync(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

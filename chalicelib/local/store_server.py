@@ -104,11 +104,14 @@ class Compactor:
             self.start()
 
     def start(self) -> None:
-        """Rotate the journal under the gate (milliseconds) and fold what came before."""
+        """Rotate the journal (a descriptor swap under the gate) and fold what came before."""
+        prepared = self._journal.prepare_rotation()  # file creation and syncs: outside the gate
         started = time.monotonic()
         with self._gate.lock:
-            upto = self._journal.rotate()
+            ticket = self._journal.rotate(prepared)
         self.last_rotation_s = time.monotonic() - started
+        self._journal.wait_durable(ticket)  # the old segments are complete on disk
+        upto = self._journal.segment
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
                 sys.executable,

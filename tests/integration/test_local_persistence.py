@@ -142,6 +142,12 @@ def store(tables: dict[str, str], tmp_path: Path) -> Iterator[Store]:
 LATER = NOW.timestamp() + 3600
 
 
+def rotate(log: Journal) -> int:
+    """Switch to a new segment and wait until the old ones are complete; the new number."""
+    log.wait_durable(log.rotate(log.prepare_rotation()))
+    return log.segment
+
+
 # --- journal -------------------------------------------------------------------------------
 
 
@@ -255,6 +261,24 @@ def test_a_damaged_line_before_the_tail_ends_the_segment_too(tmp_path: Path) -> 
     assert report.dropped_bytes == len(bad) + len(journal.frame(b"after"))
 
 
+def test_a_rotation_splits_the_journal_exactly_where_it_happened(tmp_path: Path) -> None:
+    log = Journal(tmp_path, 1)
+    try:
+        before = log.append([journal.frame(b"before")])
+        ticket = log.rotate(log.prepare_rotation())
+        after = log.append([journal.frame(b"after")])
+        log.wait_durable(ticket)
+        log.wait_durable(after)
+    finally:
+        log.close()
+
+    assert before <= ticket < after
+    first, second = (
+        list(journal.read_bodies(p, journal.ReadReport())) for _, p in journal.segments(tmp_path)
+    )
+    assert first[1:] == [b"before"] and second[1:] == [b"after"]
+
+
 def test_a_journal_that_cannot_be_written_refuses_writes(store: Store) -> None:
     store.put_run("r1", LATER)
     os.close(store.log._fd)  # the disk goes away under the flusher
@@ -281,7 +305,7 @@ def test_compaction_folds_the_journal_and_restores_the_same_items(store: Store) 
         },
     )
     store.put_run("gone-soon", NOW.timestamp() - 1)  # already expired at NOW
-    upto = store.log.rotate()
+    upto = rotate(store.log)
 
     report = compaction.compact(store.folder, upto, ManualClock(NOW))
 
@@ -347,7 +371,7 @@ def test_compaction_is_due_by_size_relative_to_the_snapshot_or_by_age() -> None:
 
 def test_a_compaction_interrupted_after_its_rename_restores_the_same(store: Store) -> None:
     store.put_run("r1", LATER)
-    upto = store.log.rotate()
+    upto = rotate(store.log)
     compaction.compact(store.folder, upto, ManualClock(NOW))
     # As if it had died before deleting the folded segment: put one back.
     stale = store.folder / journal.segment_name(upto - 1)
@@ -384,7 +408,7 @@ def test_the_ttl_sweep_removes_expired_items_from_memory_and_disk(store: Store) 
     # Journaled: a restart does not bring them back, and compaction drops them from disk.
     store.restart()
     assert store.get_run("old") is None and store.get_run("due") is None
-    compaction.compact(store.folder, store.log.rotate(), ManualClock(sweep_at))
+    compaction.compact(store.folder, rotate(store.log), ManualClock(sweep_at))
     snapshot = (store.folder / persistence.SNAPSHOT).read_bytes()
     assert b'"old"' not in snapshot and b'"due"' not in snapshot and b'"live"' in snapshot
 
@@ -549,7 +573,7 @@ def test_an_unreadable_folder_is_an_error_not_an_empty_start(
 
 def test_the_snapshot_is_private(store: Store) -> None:
     store.put_run("r1", LATER)
-    compaction.compact(store.folder, store.log.rotate(), ManualClock(NOW))
+    compaction.compact(store.folder, rotate(store.log), ManualClock(NOW))
     assert (store.folder / persistence.SNAPSHOT).stat().st_mode & 0o777 == 0o600
     segment = store.folder / journal.segment_name(store.log.segment)
     assert segment.stat().st_mode & 0o777 == 0o600
