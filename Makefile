@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 
 .PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
-	sim-planner eval-planner
+	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence
 
 install: $(STAMP)
 
@@ -48,6 +48,19 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_latency
+
+# The local stack's benchmarks, each one command on a fresh clone -> bench/results/<name>.txt
+bench-lateness: $(STAMP)
+	$(BIN)/python -m bench.engine_lateness
+
+bench-crash: $(STAMP)
+	$(BIN)/python -m bench.local_crash
+
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.local_soak
+
+bench-persistence: $(STAMP)
+	$(BIN)/python -m bench.local_persistence
 
 # The planner in virtual time with the scripted policy -> bench/results/planner_sim.txt
 sim-planner: $(STAMP)

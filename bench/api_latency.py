@@ -95,7 +95,12 @@ class Stack:
         self.process.wait(timeout=30)
 
 
-def start_stack(home: Path) -> Stack:
+def start_stack(home: Path, deadline_s: float = 90.0, **extra_env: str) -> Stack:
+    """Start `python -m chalicelib.local` on `home` and wait until its banner is out.
+
+    The API answers /health before the stack prints its banner (the event loops start in
+    between), so readiness is the banner, which also names the store's URL.
+    """
     port = free_port()
     env = {
         k: v
@@ -110,6 +115,7 @@ def start_stack(home: Path) -> Stack:
         CRONPILOT_OFFLINE="true",
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env)
     out = (home / "stack.out").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.local"],
@@ -120,19 +126,19 @@ def start_stack(home: Path) -> Stack:
         stdin=subprocess.DEVNULL,
     )
     base = f"http://{HOST}:{port}/api"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + deadline_s
+    match: re.Match[str] | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit((home / "stack.out").read_text())
-        try:
-            if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
+        output = (home / "stack.out").read_text()
+        if "Press Ctrl-C" in output:
+            match = re.search(r"Store\s*:\s*(http://127\.0\.0\.1:\d+)", output)
+            break
+        time.sleep(0.1)
     else:
         process.kill()
         raise SystemExit("stack did not start")
-    match = re.search(r"Store\s*:\s*(http://127\.0\.0\.1:\d+)", (home / "stack.out").read_text())
     if match is None:
         process.kill()
         raise SystemExit("the banner does not name the store URL")

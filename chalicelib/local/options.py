@@ -27,13 +27,20 @@ class LocalOptions:
     region: str = DEFAULT_REGION
     # Timers fire at their rate(...) unless this overrides every one of them.
     schedule_period_s: float | None = None
-    save_interval_s: float = 1.0
+    # How often expired items (TTL passed) are deleted, as DynamoDB's own sweep does.
+    ttl_sweep_interval_s: float = 60.0
     pollers_per_queue: int = 4
-    startup_timeout_s: float = 60.0
+    # Restoring a million items takes about a minute (docs/local-stack.md): room for more.
+    startup_timeout_s: float = 600.0
 
     @property
-    def state_file(self) -> Path:
-        """Where the DynamoDB tables are saved (one file per table prefix)."""
+    def state_dir(self) -> Path:
+        """Where the DynamoDB tables are kept: snapshot and journal (one folder per prefix)."""
+        return self.home / f"dynamodb-{self.table_prefix}"
+
+    @property
+    def legacy_state_file(self) -> Path:
+        """The version 1 state file, upgraded into `state_dir` at the first start."""
         return self.home / f"dynamodb-{self.table_prefix}.json"
 
     @classmethod

@@ -2,7 +2,8 @@
 
 Start order: secrets and environment first (the app reads its settings once), then the store
 process (it boots while this process imports the app), then seeding, the API and the event
-loops. Stop order is the reverse, so every API write lands before the store's final save.
+loops. Stop order is the reverse, so the store goes last (every write it acknowledged is
+already in its journal).
 """
 
 from __future__ import annotations
@@ -146,11 +147,12 @@ class LocalStack:
             return env
 
         self.store = StoreProcess.spawn(
-            state_file=o.state_file,
+            state_dir=o.state_dir,
+            legacy_file=o.legacy_state_file,
             stack_name=o.table_prefix,
             region=o.region,
             env=store_env,
-            save_interval_s=o.save_interval_s,
+            sweep_interval_s=o.ttl_sweep_interval_s,
         )
         apply_environment(self._env, aws_environment(o.region, self.store.url))
         log.info("store process %d on %s", self.store.pid, self.store.url)

@@ -26,15 +26,16 @@ class StartAborted(RuntimeError):
     """Stopping was requested while the store was starting."""
 
 
-def _child_setup() -> Callable[[], None]:
+def child_setup() -> Callable[[], None]:
     """What the child runs between fork and exec.
 
     PR_SET_PDEATHSIG makes the kernel send SIGTERM to the store when its parent dies, however
-    it dies (even SIGKILL), and the store then saves and exits: no orphan keeps the port or
-    the data. The signal follows the *thread* that forked, so the stack spawns from its main
-    thread, which lives as long as the process. SIGINT is ignored (and stays ignored across
-    exec) because a terminal Ctrl-C reaches the whole process group, and the parent wants to
-    stop the API before the store.
+    it dies (even SIGKILL), and the store then exits: no orphan keeps the port, and every
+    acknowledged write is already in its journal. The signal follows the *thread* that
+    forked, so the stack spawns from its main thread, which lives as long as the process.
+    SIGINT is ignored (and stays ignored across exec) because a terminal Ctrl-C reaches the
+    whole process group, and the parent wants to stop the API before the store. The store
+    spawns its compaction process the same way.
     """
     libc: ctypes.CDLL | None = None
     if sys.platform.startswith("linux"):
@@ -46,6 +47,18 @@ def _child_setup() -> Callable[[], None]:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return setup
+
+
+def follow_parent(parent_pid: int) -> bool:
+    """Ask for SIGTERM when the parent dies (Linux); False when it is already gone.
+
+    For children spawned without `child_setup`: a fork with a pre-exec hook copies the page
+    tables of a store holding millions of items while its interpreter is locked.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    return os.getppid() == parent_pid
 
 
 class StoreProcess:
@@ -69,11 +82,12 @@ class StoreProcess:
     def spawn(
         cls,
         *,
-        state_file: Path,
+        state_dir: Path,
         stack_name: str,
         region: str,
         env: Mapping[str, str] | Callable[[int], Mapping[str, str]],
-        save_interval_s: float = 1.0,
+        legacy_file: Path | None = None,
+        sweep_interval_s: float = 60.0,
     ) -> StoreProcess:
         """Bind a loopback port, start the store on it, and return without waiting.
 
@@ -95,17 +109,19 @@ class StoreProcess:
                 str(listener.fileno()),
                 "--ready-fd",
                 str(ready_write),
-                "--state-file",
-                str(state_file),
+                "--state-dir",
+                str(state_dir),
                 "--stack-name",
                 stack_name,
                 "--region",
                 region,
                 "--parent-pid",
                 str(os.getpid()),
-                "--save-interval",
-                str(save_interval_s),
+                "--sweep-interval",
+                str(sweep_interval_s),
             ]
+            if legacy_file is not None:
+                command += ["--legacy-file", str(legacy_file)]
             child_env = dict(env(port) if callable(env) else env)
             try:
                 process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -114,7 +130,7 @@ class StoreProcess:
                     env=child_env,
                     stdin=subprocess.DEVNULL,
                     pass_fds=(listener.fileno(), ready_write),
-                    preexec_fn=_child_setup(),  # safe: spawned before any thread starts
+                    preexec_fn=child_setup(),  # safe: spawned before any thread starts
                 )
             finally:
                 os.close(ready_write)
@@ -157,7 +173,7 @@ class StoreProcess:
         return self.process.poll() is None
 
     def stop(self, timeout_s: float = 15.0) -> int:
-        """SIGTERM (the store saves, then exits), escalating to SIGKILL after `timeout_s`."""
+        """SIGTERM (the store syncs its journal and exits), then SIGKILL after `timeout_s`."""
         if self._ready_fd is not None:
             os.close(self._ready_fd)
             self._ready_fd = None

@@ -1,13 +1,15 @@
-"""The store process: moto on loopback standing in for DynamoDB and SQS, saving DynamoDB to disk.
+"""The store process: moto on loopback standing in for DynamoDB and SQS, its tables kept on disk.
 
 Started by `store_process.StoreProcess` as
 `python -m chalicelib.local.store_server --listen-fd N --ready-fd M ...`. The parent binds the
 listening socket and hands it over, so it knows the port before this process has even imported
 moto and can load the app in parallel. Startup: serve, provision infra/resources.json through
-moto's CloudFormation, restore the saved tables, then write `ready` on the ready pipe.
+moto's CloudFormation, upgrade a version 1 state file if there is one, restore the snapshot and
+replay the journal, then write `ready` on the ready pipe.
 
-While running, every DynamoDB write goes through `WriteGate`, which counts it; the main loop
-saves the tables when the count moved (about once a second), and once more on SIGTERM.
+While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
+the main loop folds the journal into the snapshot in a child process when it has grown
+(compaction.py) and sweeps expired items in passes a minute apart (ttl_sweep.py).
 """
 
 from __future__ import annotations
@@ -17,140 +19,137 @@ import functools
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
-from chalicelib.local import persistence
+from chalicelib.local import journal, persistence, ttl_sweep
+from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
 
-DYNAMODB_TARGET_PREFIX = "DynamoDB_"
-SQS_TARGET_PREFIX = "AmazonSQS."
-# Everything else DynamoDB accepts counts as a write: an operation moto adds later is then
-# saved and serialised rather than silently lost.
-READ_ONLY_OPERATIONS = frozenset(
-    {
-        "BatchGetItem",
-        "DescribeContinuousBackups",
-        "DescribeEndpoints",
-        "DescribeLimits",
-        "DescribeTable",
-        "DescribeTimeToLive",
-        "GetItem",
-        "ListBackups",
-        "ListGlobalTables",
-        "ListTables",
-        "ListTagsOfResource",
-        "Query",
-        "Scan",
-        "TransactGetItems",
-    }
-)
-
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+COMPACT_MIN_BYTES = 8 << 20
+COMPACT_RATIO = 0.5
+COMPACT_MAX_AGE_S = 600.0
 
 
-class WriteGate:
-    """WSGI wrapper around moto: one DynamoDB write at a time, and a count of them.
+def compaction_due(
+    journal_bytes: int, snapshot_bytes: int, since_last_s: float, has_records: bool
+) -> bool:
+    """Whether to fold the journal into the snapshot now.
 
-    Serialising writes matters beyond saving: moto checks a condition and then applies the
-    write without a lock, so two threads could both win a conditional update that DynamoDB
-    would let only one win. The saver takes the same lock, so a snapshot never sees half of
-    a batch or a transaction.
+    When the journal reaches half the snapshot (and at least COMPACT_MIN_BYTES), so the bytes
+    compaction rewrites per journaled byte stay constant however large the tables grow; and at
+    least every COMPACT_MAX_AGE_S while anything was journaled, so expired and deleted items
+    leave the disk within minutes.
     """
-
-    def __init__(
-        self,
-        app: WsgiApp,
-        dynamodb: WsgiApp | None = None,
-        sqs: WsgiApp | None = None,
-    ) -> None:
-        self._app = app
-        # moto's dispatcher works out the service of every request under one global lock,
-        # which made it the local stack's bottleneck under concurrency (profiled: a third of
-        # the store's CPU). The hot services are recognised here by their target header and
-        # sent straight to their own backend app.
-        self._dynamodb = dynamodb or app
-        self._sqs = sqs or app
-        self.lock = threading.Lock()
-        self.writes = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if target.startswith(SQS_TARGET_PREFIX):
-            return self._sqs(environ, start_response)
-        if not target.startswith(DYNAMODB_TARGET_PREFIX):
-            return self._app(environ, start_response)
-        if target.rpartition(".")[2] in READ_ONLY_OPERATIONS:
-            return self._dynamodb(environ, start_response)
-        with self.lock:
-            # Counted under the lock: the saver reads the count and exports under it too, so
-            # a saved count always matches the saved content.
-            self.writes += 1
-            return self._dynamodb(environ, start_response)
+    if not has_records:
+        return False
+    if journal_bytes >= max(COMPACT_MIN_BYTES, COMPACT_RATIO * snapshot_bytes):
+        return True
+    return since_last_s >= COMPACT_MAX_AGE_S
 
 
-class Saver:
-    """Saves the tables to the snapshot file when the gate saw writes since the last save."""
+class Compactor:
+    """Runs compaction.py as a child process when due, one at a time."""
 
-    def __init__(
-        self,
-        gate: WriteGate,
-        backend: Any,
-        names: Mapping[str, str],
-        path: Path,
-        clock: Clock,
-        interval_s: float = 1.0,
-        max_interval_s: float = 2.0,
-    ) -> None:
+    def __init__(self, gate: WriteGate, directory: Path, clock: Clock) -> None:
+        assert gate.journal is not None
         self._gate = gate
-        self._backend = backend
-        self._names = dict(names)
-        self._path = path
+        self._journal = gate.journal
+        self._directory = directory
         self._clock = clock
-        self._base_interval_s = interval_s
-        self._max_interval_s = max(max_interval_s, interval_s)
-        self.interval_s = interval_s
-        self._saved_writes = gate.writes
-        self._last_error: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._last = clock.now()
+        self.completed = 0
+        self.last_rotation_s = 0.0  # how long the last rotation held the gate
 
-    def mark_saved(self) -> None:
-        """Treat the current state as saved (it was just restored from the file)."""
-        with self._gate.lock:
-            self._saved_writes = self._gate.writes
+    def _sizes(self) -> tuple[int, int, bool]:
+        segment_bytes = 0
+        has_records = False
+        header_bytes = 128  # a segment holding only its header line has nothing to fold
+        for _, path in journal.segments(self._directory):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            segment_bytes += size
+            has_records = has_records or size > header_bytes
+        try:
+            snapshot_bytes = (self._directory / persistence.SNAPSHOT).stat().st_size
+        except FileNotFoundError:
+            snapshot_bytes = 0
+        return segment_bytes, snapshot_bytes, has_records
 
-    def save_if_changed(self) -> bool:
-        """Save when something was written since the last save; True when a file was written."""
+    def tick(self) -> None:
+        """Reap a finished compaction; start one when due."""
+        if self._process is not None:
+            code = self._process.poll()
+            if code is None:
+                return
+            if code == 0:
+                self.completed += 1
+            else:
+                log.warning("compaction exited with code %s; the journal is kept", code)
+            self._process = None
+            self._last = self._clock.now()
+        segment_bytes, snapshot_bytes, has_records = self._sizes()
+        since = (self._clock.now() - self._last).total_seconds()
+        if compaction_due(segment_bytes, snapshot_bytes, since, has_records):
+            self.start()
+
+    def start(self) -> None:
+        """Rotate the journal (a descriptor swap under the gate) and fold what came before."""
+        prepared = self._journal.prepare_rotation()  # file creation and syncs: outside the gate
         started = time.monotonic()
         with self._gate.lock:
-            writes = self._gate.writes
-            if writes == self._saved_writes:
-                return False
-            now = self._clock.now()
-            tables = persistence.export_tables(self._backend, self._names, now.timestamp())
-        # Encoding and writing happen outside the lock: the exported items are fresh copies.
-        try:
-            persistence.write_atomic(self._path, persistence.encode(tables, now))
-        except OSError as exc:
-            message = f"cannot save local state to {self._path}: {exc}"
-            if message != self._last_error:  # once per distinct problem, not every second
-                log.error("%s (will retry)", message)
-                self._last_error = message
-            return False
-        self._last_error = None
-        self._saved_writes = writes
-        cost = time.monotonic() - started
-        # Big tables make a save expensive: space saves out so they take at most about a
-        # quarter of the time, but never beyond the promised maximum delay.
-        self.interval_s = min(self._max_interval_s, max(self._base_interval_s, 4 * cost))
-        return True
+            ticket = self._journal.rotate(prepared)
+        self.last_rotation_s = time.monotonic() - started
+        self._journal.wait_durable(ticket)  # the old segments are complete on disk
+        upto = self._journal.segment
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "chalicelib.local.compaction",
+                "--dir",
+                str(self._directory),
+                "--upto",
+                str(upto),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
+            stdin=subprocess.DEVNULL,
+            # No pre-exec hook, so the child is spawned without copying this large process;
+            # it asks for the parent-death signal itself.
+        )
+
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """Wait for a running compaction; its exit code (None when none ran)."""
+        if self._process is None:
+            return None
+        code = self._process.wait(timeout=timeout_s)
+        self._process = None
+        self._last = self._clock.now()
+        if code == 0:
+            self.completed += 1
+        return code
+
+    def stop(self) -> None:
+        """End a running compaction; its half-written snapshot is discarded at the next start."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
 
 
 def disable_instance_tracking() -> None:
@@ -186,12 +185,52 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="chalicelib.local.store_server")
     parser.add_argument("--listen-fd", type=int, required=True)
     parser.add_argument("--ready-fd", type=int, required=True)
-    parser.add_argument("--state-file", type=Path, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--legacy-file", type=Path)
     parser.add_argument("--stack-name", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
-    parser.add_argument("--save-interval", type=float, default=1.0)
+    parser.add_argument("--sweep-interval", type=float, default=60.0)
     return parser.parse_args(argv)
+
+
+def restore_state(
+    directory: Path,
+    legacy: Path | None,
+    backend: Any,
+    names: dict[str, str],
+    clock: Clock,
+) -> persistence.ImportReport:
+    """Upgrade, restore and replay into `backend`; unusable state is set aside, not fatal.
+
+    OSError (the folder cannot be read at all) propagates: starting empty would bury it.
+    """
+    persistence.ensure_folder(directory)
+    if legacy is not None:
+        persistence.upgrade_legacy(legacy, directory, backend, names, clock)
+    try:
+        report = persistence.restore(directory, backend, names, clock.now().timestamp())
+    except (persistence.SnapshotError, journal.FrameError) as exc:
+        aside = persistence.set_aside(directory, clock)
+        log.warning(
+            "local state %s is unusable (%s); kept it as %s and starting with empty tables",
+            directory,
+            exc,
+            aside,
+        )
+        for name in names.values():
+            table = backend.tables.get(name)
+            if table is not None:
+                table.items.clear()
+        persistence.ensure_folder(directory)
+        return persistence.ImportReport()
+    if report.missing_tables:
+        log.warning("saved tables without a definition: %s", ", ".join(report.missing_tables))
+    if report.rejected_items:
+        log.warning(
+            "%d saved items did not fit the tables and were left out", report.rejected_items
+        )
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from chalicelib.infra import provision
 
-    # AWS_ENDPOINT_URL (set by the parent) points boto3 at this very server.
+    # AWS_ENDPOINT_URL (set by the parent) points boto3 at this very server. Provisioning
+    # writes go through the gate before the journal exists: they are not item writes.
     provisioning = time.monotonic()
     provision(args.stack_name, args.region)
     provisioned = time.monotonic()
@@ -254,21 +294,20 @@ def main(argv: list[str] | None = None) -> int:
     backend = persistence.dynamodb_backend(args.region)
     clock = SystemClock()
     try:
-        tables = persistence.load(args.state_file, clock)
+        report = restore_state(args.state_dir, args.legacy_file, backend, names, clock)
     except OSError as exc:
-        log.error("cannot read %s (%s); fix or move it, then start again", args.state_file, exc)
+        log.error("cannot read %s (%s); fix or move it, then start again", args.state_dir, exc)
         return 1
-    if tables is not None:
-        report = persistence.import_tables(backend, names, tables)
-        log.info("restored %d items from %s", report.restored, args.state_file)
-        if report.missing_tables:
-            log.warning("saved tables without a definition: %s", ", ".join(report.missing_tables))
-        if report.rejected_items:
-            log.warning(
-                "%d saved items did not fit the tables and were left out", report.rejected_items
-            )
-    saver = Saver(gate, backend, names, args.state_file, clock, interval_s=args.save_interval)
-    saver.mark_saved()
+    log.info(
+        "restored %d items from %s (%d from the journal)",
+        report.restored,
+        args.state_dir,
+        report.replayed_records,
+    )
+    shapes = persistence.shapes(backend, names)
+    log_to = journal.Journal(args.state_dir, report.next_segment)
+    gate.attach(backend, shapes, log_to)
+    compactor = Compactor(gate, args.state_dir, clock)
 
     log.info(
         "ready in %.1f s (provisioning %.1f s, restore %.1f s)",
@@ -279,15 +318,31 @@ def main(argv: list[str] | None = None) -> int:
     os.write(args.ready_fd, b"ready\n")
     os.close(args.ready_fd)
 
-    while not stop.wait(saver.interval_s):
-        saver.save_if_changed()
+    sweeper = ttl_sweep.Sweeper(backend, shapes, gate.lock, log_to)
+    next_pass = time.monotonic()
+    while not stop.wait(1.0):
         if os.getppid() != args.parent_pid:
             # Without prctl (not Linux) this is how an orphaned store notices.
             log.warning("parent %s is gone; stopping", args.parent_pid)
             break
+        if sweeper.in_pass or time.monotonic() >= next_pass:
+            if not sweeper.in_pass:
+                next_pass = time.monotonic() + args.sweep_interval
+            try:
+                sweeper.step(clock.now().timestamp())
+            except journal.JournalError as exc:
+                log.error("TTL sweep stopped: %s", exc)
+            else:
+                if not sweeper.in_pass and sweeper.pass_deleted:
+                    log.info("TTL sweep deleted %d expired items", sweeper.pass_deleted)
+        try:
+            compactor.tick()
+        except (OSError, journal.JournalError) as exc:
+            log.error("cannot start a compaction: %s", exc)
     server.shutdown()
-    saver.save_if_changed()
-    log.info("stopped; tables saved in %s", args.state_file)
+    compactor.stop()
+    log_to.close()
+    log.info("stopped; every acknowledged write is in %s", args.state_dir)
     return 0
 
 
@@ -295,5 +350,5 @@ if __name__ == "__main__":
     code = main()
     logging.shutdown()
     # Skip the interpreter's teardown of moto's large module graph (about half a second of
-    # a Ctrl-C): the state file is already written and synced.
+    # a Ctrl-C): the journal is already synced.
     os._exit(code)

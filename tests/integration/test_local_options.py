@@ -25,7 +25,8 @@ def test_defaults() -> None:
     assert options.api_key is None and options.admin_token is None
     assert options.table_prefix == "cronpilot-local"
     assert options.region == "us-east-1"
-    assert options.state_file == CWD / ".cronpilot" / "dynamodb-cronpilot-local.json"
+    assert options.state_dir == CWD / ".cronpilot" / "dynamodb-cronpilot-local"
+    assert options.legacy_state_file == CWD / ".cronpilot" / "dynamodb-cronpilot-local.json"
 
 
 def test_everything_set() -> None:
@@ -46,7 +47,7 @@ def test_everything_set() -> None:
     assert options.home == CWD / "state" / "here"
     assert options.api_key == "cp_a_key_of_twenty_chars"
     assert options.admin_token == "admin"
-    assert options.state_file.name == "dynamodb-mine.json"
+    assert options.state_dir.name == "dynamodb-mine"
     assert options.region == "eu-west-1"
     assert options.schedule_period_s == 2.5
 

@@ -1,32 +1,48 @@
-"""Saving and restoring the local stack's tables, against in-process moto (same backend code the
-store process uses)."""
+"""The local store's state folder: journal, restore, compaction, TTL sweep, upgrade from version 1.
+
+Runs against in-process moto (the same backend code the store process uses), with writes sent
+through the store's real WSGI gate. A "restart" empties the tables and restores them from the
+folder, as a new store process would; killing a real process is tests/e2e's job.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from werkzeug.test import Client as WsgiClient
 
 from chalicelib.clock import ManualClock
 from chalicelib.infra import provision
-from chalicelib.local import persistence
+from chalicelib.local import compaction, journal, persistence, ttl_sweep
+from chalicelib.local.journal import Journal, Record
 from chalicelib.local.store_server import (
-    Saver,
-    WriteGate,
+    COMPACT_MAX_AGE_S,
+    COMPACT_MIN_BYTES,
+    Compactor,
+    compaction_due,
     disable_instance_tracking,
+    restore_state,
     table_names,
 )
+from chalicelib.local.write_gate import WriteGate
 from chalicelib.store.models import TABLES
 
 STACK = "cp-persist"
 REGION = "us-east-1"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=testing/20250601/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=x"
+)
 
 
 @pytest.fixture
@@ -35,111 +51,464 @@ def tables(aws: None) -> Iterator[dict[str, str]]:
     provision(STACK, REGION)
     names = table_names(STACK)
     yield names
+    empty(names)
+
+
+def empty(names: dict[str, str]) -> None:
     backend = persistence.dynamodb_backend(REGION)
     for name in names.values():
         backend.tables[name].items.clear()
 
 
-@pytest.fixture
-def ddb(aws: None) -> Any:
-    return boto3.client("dynamodb", region_name=REGION)
+@dataclass
+class Store:
+    """A gate journaling into `folder`, as the store process wires it."""
+
+    folder: Path
+    gate: WriteGate
+    log: Journal
+    names: dict[str, str]
+
+    def call(self, operation: str, body: dict[str, Any]) -> tuple[int, Any]:
+        response = WsgiClient(self.gate).post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTH,
+            },
+        )
+        return response.status_code, json.loads(response.get_data() or b"{}")
+
+    def put_run(self, run_id: str, expires_at: float, status: str = "success") -> None:
+        code, body = self.call(
+            "PutItem", {"TableName": self.names["runs"], "Item": run(run_id, expires_at, status)}
+        )
+        assert code == 200, body
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        code, body = self.call(
+            "GetItem",
+            {
+                "TableName": self.names["runs"],
+                "Key": {"endpointId": {"S": "ep1"}, "runId": {"S": run_id}},
+            },
+        )
+        assert code == 200, body
+        item: dict[str, Any] | None = body.get("Item")
+        return item
+
+    def restart(self) -> persistence.ImportReport:
+        """Lose memory, keep the folder, restore, and journal into a new segment."""
+        self.log.close()
+        empty(self.names)
+        backend = persistence.dynamodb_backend(REGION)
+        report = restore_state(self.folder, None, backend, self.names, ManualClock(NOW))
+        self.log = Journal(self.folder, report.next_segment)
+        self.gate.attach(backend, persistence.shapes(backend, self.names), self.log)
+        return report
 
 
-def put_tenant(ddb: Any, names: dict[str, str], tenant_id: str) -> None:
-    ddb.put_item(
-        TableName=names["tenants"],
-        Item={
-            "tenantId": {"S": tenant_id},
-            "name": {"S": tenant_id.title()},
-            "createdAt": {"N": "1"},
-            "limits": {"S": "{}"},
-            "tags": {"SS": ["a", "b"]},
-            "nested": {"M": {"list": {"L": [{"N": "1"}, {"BOOL": True}, {"NULL": True}]}}},
-        },
-    )
-
-
-def put_run(ddb: Any, names: dict[str, str], run_id: str, expires_at: float) -> None:
-    ddb.put_item(
-        TableName=names["runs"],
-        Item={
-            "endpointId": {"S": "ep1"},
-            "runId": {"S": run_id},
-            "tenantId": {"S": "acme"},
-            "startedAt": {"N": "1000"},
-            "status": {"S": "success"},
-            "expiresAt": {"N": str(int(expires_at))},
-        },
-    )
-
-
-def test_export_then_import_restores_items_and_indexes(tables: dict[str, str], ddb: Any) -> None:
-    put_tenant(ddb, tables, "acme")
-    put_run(ddb, tables, "run_live", NOW.timestamp() + 3600)
-    backend = persistence.dynamodb_backend(REGION)
-
-    exported = persistence.export_tables(backend, tables, NOW.timestamp())
-    assert set(exported) == set(tables)
-    assert len(exported["tenants"]) == 1 and len(exported["runs"]) == 1
-    tenant = exported["tenants"][0]
-    assert tenant["tags"] == {"SS": ["a", "b"]}
-    assert tenant["nested"]["M"]["list"]["L"][1] == {"BOOL": True}
-
-    data = persistence.encode(exported, NOW)
-    for name in tables.values():
-        backend.tables[name].items.clear()
-    report = persistence.import_tables(backend, tables, persistence.decode(data))
-
-    assert report.restored == 2 and report.rejected_items == 0 and report.missing_tables == []
-    got = ddb.get_item(TableName=tables["tenants"], Key={"tenantId": {"S": "acme"}})["Item"]
-    assert got == tenant
-    by_tenant = ddb.query(
-        TableName=tables["runs"],
-        IndexName="byTenant",
-        KeyConditionExpression="tenantId = :t",
-        ExpressionAttributeValues={":t": {"S": "acme"}},
-    )
-    assert [i["runId"]["S"] for i in by_tenant["Items"]] == ["run_live"]
-
-
-def test_expired_items_are_not_saved(tables: dict[str, str], ddb: Any) -> None:
-    # moto never enforces TTL; AWS would have deleted these, so a restart does too.
-    put_run(ddb, tables, "run_old", NOW.timestamp() - 1)
-    put_run(ddb, tables, "run_new", NOW.timestamp() + 1)
-    backend = persistence.dynamodb_backend(REGION)
-
-    exported = persistence.export_tables(backend, tables, NOW.timestamp())
-
-    assert [i["runId"]["S"] for i in exported["runs"]] == ["run_new"]
-
-
-def test_import_skips_unknown_tables_and_unfit_items(tables: dict[str, str]) -> None:
-    backend = persistence.dynamodb_backend(REGION)
-    saved: dict[str, list[dict[str, Any]]] = {
-        "renamed-table": [{"id": {"S": "x"}}],
-        "tenants": [{"name": {"S": "no key attribute"}}, {"tenantId": {"S": "ok"}}],
+def run(run_id: str, expires_at: float, status: str = "success") -> dict[str, Any]:
+    return {
+        "endpointId": {"S": "ep1"},
+        "runId": {"S": run_id},
+        "tenantId": {"S": "acme"},
+        "startedAt": {"N": "1000"},
+        "status": {"S": status},
+        "expiresAt": {"N": str(int(expires_at))},
+        "nested": {"M": {"list": {"L": [{"N": "1"}, {"BOOL": True}, {"NULL": True}]}}},
+        "tags": {"SS": ["a", "b"]},
     }
 
-    report = persistence.import_tables(backend, tables, saved)
 
-    assert report.missing_tables == ["renamed-table"]
-    assert report.rejected_items == 1 and report.restored == 1
+@pytest.fixture
+def store(tables: dict[str, str], tmp_path: Path) -> Iterator[Store]:
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    folder = tmp_path / "state"
+    backend = persistence.dynamodb_backend(REGION)
+    report = restore_state(folder, None, backend, tables, ManualClock(NOW))
+    app = create_backend_app("dynamodb")
+    log = Journal(folder, report.next_segment)
+    gate = WriteGate(app, dynamodb=app)
+    gate.attach(backend, persistence.shapes(backend, tables), log)
+    running = Store(folder, gate, log, tables)
+    yield running
+    running.log.close()
 
 
-def test_write_atomic_replaces_the_file_privately(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    path.write_text("old")
-    os.chmod(path, 0o644)
-
-    persistence.write_atomic(path, b"new")
-
-    assert path.read_bytes() == b"new"
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+LATER = NOW.timestamp() + 3600
 
 
-def test_load_without_a_file_is_empty(tmp_path: Path) -> None:
-    assert persistence.load(tmp_path / "missing.json", ManualClock(NOW)) is None
+def rotate(log: Journal) -> int:
+    """Switch to a new segment and wait until the old ones are complete; the new number."""
+    log.wait_durable(log.rotate(log.prepare_rotation()))
+    return log.segment
+
+
+# --- journal -------------------------------------------------------------------------------
+
+
+def test_every_acknowledged_write_kind_survives_a_restart(store: Store) -> None:
+    runs = store.names["runs"]
+    store.put_run("r1", LATER)
+    store.put_run("r2", LATER)
+    code, _ = store.call(
+        "UpdateItem",
+        {
+            "TableName": runs,
+            "Key": {"endpointId": {"S": "ep1"}, "runId": {"S": "r1"}},
+            "UpdateExpression": "SET #s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "failure"}},
+        },
+    )
+    assert code == 200
+    code, _ = store.call(
+        "DeleteItem",
+        {"TableName": runs, "Key": {"endpointId": {"S": "ep1"}, "runId": {"S": "r2"}}},
+    )
+    assert code == 200
+    code, _ = store.call(
+        "BatchWriteItem",
+        {"RequestItems": {runs: [{"PutRequest": {"Item": run(f"b{i}", LATER)}} for i in range(3)]}},
+    )
+    assert code == 200
+    code, _ = store.call(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": runs, "Item": run("t1", LATER)}},
+                {
+                    "Delete": {
+                        "TableName": runs,
+                        "Key": {"endpointId": {"S": "ep1"}, "runId": {"S": "b0"}},
+                    }
+                },
+            ]
+        },
+    )
+    assert code == 200
+    before = store.get_run("r1")
+
+    report = store.restart()
+
+    assert report.replayed_records == 9
+    assert store.get_run("r1") == before
+    assert before is not None and before["status"] == {"S": "failure"}
+    assert before["nested"]["M"]["list"]["L"][1] == {"BOOL": True}
+    assert store.get_run("r2") is None and store.get_run("b0") is None
+    assert all(store.get_run(r) is not None for r in ("b1", "b2", "t1"))
+
+
+def test_a_failed_condition_writes_nothing_to_the_journal(store: Store) -> None:
+    store.put_run("r1", LATER)
+    segment = store.folder / journal.segment_name(store.log.segment)
+    size = segment.stat().st_size
+    code, body = store.call(
+        "PutItem",
+        {
+            "TableName": store.names["runs"],
+            "Item": run("r1", LATER, "other"),
+            "ConditionExpression": "attribute_not_exists(runId)",
+        },
+    )
+    assert code == 400 and "ConditionalCheckFailed" in body["__type"]
+    assert segment.stat().st_size == size
+
+
+def test_partiql_writes_are_refused_and_change_nothing(store: Store) -> None:
+    statement = f"INSERT INTO \"{store.names['runs']}\" VALUE {{'endpointId': 'ep1', 'runId': 'p'}}"
+    code, body = store.call("ExecuteStatement", {"Statement": statement})
+    assert code == 400 and "not supported by the local stack" in body["message"]
+    assert store.get_run("p") is None
+
+
+def test_a_torn_journal_tail_is_dropped_with_a_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.put_run("r1", LATER)
+    store.put_run("r2", LATER)
+    store.log.close()
+    segment = store.folder / journal.segment_name(store.log.segment)
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-25])  # the last record cut short, as a crash mid-write leaves it
+    store.log = Journal(store.folder, store.log.segment + 1)  # restart() closes it again
+
+    with caplog.at_level(logging.WARNING, logger="cronpilot-local.persistence"):
+        report = store.restart()
+
+    assert report.torn_segments == [segment.name]
+    assert "torn end" in caplog.text and segment.name in caplog.text
+    assert store.get_run("r1") is not None and store.get_run("r2") is None
+    # Writing goes on in a new segment; the torn one is never appended to.
+    store.put_run("r3", LATER)
+    assert store.restart().torn_segments == [segment.name]
+    assert store.get_run("r3") is not None
+
+
+def test_a_damaged_line_before_the_tail_ends_the_segment_too(tmp_path: Path) -> None:
+    path = tmp_path / "journal-0000000001.log"
+    good = journal.header_line({"format": journal.FORMAT, "version": 2, "segment": 1})
+    bad = journal.frame(b"payload")[:-2] + b"X\n"  # one byte of the body changed
+    path.write_bytes(good + bad + journal.frame(b"after"))
+    report = journal.ReadReport()
+
+    assert list(journal.read_bodies(path, report)) == [journal.unframe(good)]
+    assert report.reason == "checksum mismatch"
+    assert report.dropped_bytes == len(bad) + len(journal.frame(b"after"))
+
+
+def test_a_rotation_splits_the_journal_exactly_where_it_happened(tmp_path: Path) -> None:
+    log = Journal(tmp_path, 1)
+    try:
+        before = log.append([journal.frame(b"before")])
+        ticket = log.rotate(log.prepare_rotation())
+        after = log.append([journal.frame(b"after")])
+        log.wait_durable(ticket)
+        log.wait_durable(after)
+    finally:
+        log.close()
+
+    assert before <= ticket < after
+    first, second = (
+        list(journal.read_bodies(p, journal.ReadReport())) for _, p in journal.segments(tmp_path)
+    )
+    assert first[1:] == [b"before"] and second[1:] == [b"after"]
+
+
+def test_a_journal_that_cannot_be_written_refuses_writes(store: Store) -> None:
+    store.put_run("r1", LATER)
+    os.close(store.log._fd)  # the disk goes away under the flusher
+    store.log._fd = os.open(os.devnull, os.O_RDONLY)
+
+    code, body = store.call("PutItem", {"TableName": store.names["runs"], "Item": run("r2", LATER)})
+    assert code == 500 and "journal" in body["message"]
+    code, body = store.call("PutItem", {"TableName": store.names["runs"], "Item": run("r3", LATER)})
+    assert code == 500 and "cannot write its journal" in body["message"]
+    assert store.get_run("r3") is None  # refused before it was applied
+
+
+# --- compaction ----------------------------------------------------------------------------
+
+
+def test_compaction_folds_the_journal_and_restores_the_same_items(store: Store) -> None:
+    for i in range(20):
+        store.put_run(f"r{i}", LATER)
+    store.call(
+        "DeleteItem",
+        {
+            "TableName": store.names["runs"],
+            "Key": {"endpointId": {"S": "ep1"}, "runId": {"S": "r0"}},
+        },
+    )
+    store.put_run("gone-soon", NOW.timestamp() - 1)  # already expired at NOW
+    upto = rotate(store.log)
+
+    report = compaction.compact(store.folder, upto, ManualClock(NOW))
+
+    assert report.items == 19 and report.expired == 1 and report.folded_segments == 1
+    assert [n for n, _ in journal.segments(store.folder)] == [upto]
+    restored = store.restart()
+    assert restored.restored == 19 and restored.replayed_records == 0
+    assert store.get_run("r0") is None and store.get_run("r1") is not None
+    assert store.get_run("gone-soon") is None
+    snapshot = (store.folder / persistence.SNAPSHOT).read_bytes()
+    assert b"gone-soon" not in snapshot
+
+
+def test_compaction_in_its_own_process_while_writes_go_on(store: Store) -> None:
+    # Writers keep going while the journal rotates and a real compaction process runs; every
+    # acknowledged write (and only the last image of each item) must come back.
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+    # The compaction process reads the real clock: an expiry far beyond it.
+    never = 4_000_000_000.0
+    failures: list[BaseException] = []
+
+    def writer(prefix: str) -> None:
+        try:
+            i = 0
+            while not stop.is_set() or i < 30:
+                run_id = f"{prefix}{i % 40}"
+                status = f"v{i}"
+                store.put_run(run_id, never, status)
+                acknowledged[run_id] = status
+                i += 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    compactor = Compactor(store.gate, store.folder, ManualClock(NOW))
+    codes = []
+    for _ in range(3):
+        compactor.start()
+        codes.append(compactor.wait(timeout_s=60))
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    assert failures == [] and codes == [0, 0, 0]
+    store.restart()
+    for run_id, status in acknowledged.items():
+        item = store.get_run(run_id)
+        assert item is not None and item["status"] == {"S": status}, run_id
+
+
+def test_compaction_is_due_by_size_relative_to_the_snapshot_or_by_age() -> None:
+    assert not compaction_due(10 * COMPACT_MIN_BYTES, 0, 0, has_records=False)
+    assert not compaction_due(COMPACT_MIN_BYTES - 1, 0, 0, has_records=True)
+    assert compaction_due(COMPACT_MIN_BYTES, 0, 0, has_records=True)
+    # A large snapshot is rewritten only once the journal reaches half its size.
+    assert not compaction_due(COMPACT_MIN_BYTES, 4 * COMPACT_MIN_BYTES, 0, has_records=True)
+    assert compaction_due(2 * COMPACT_MIN_BYTES, 4 * COMPACT_MIN_BYTES, 0, has_records=True)
+    assert compaction_due(1, 0, COMPACT_MAX_AGE_S, has_records=True)
+
+
+def test_a_compaction_interrupted_after_its_rename_restores_the_same(store: Store) -> None:
+    store.put_run("r1", LATER)
+    upto = rotate(store.log)
+    compaction.compact(store.folder, upto, ManualClock(NOW))
+    # As if it had died before deleting the folded segment: put one back.
+    stale = store.folder / journal.segment_name(upto - 1)
+    stale.write_bytes(
+        journal.header_line({"format": journal.FORMAT, "version": 2, "segment": upto - 1})
+        + journal.record_line(
+            Record("runs", {"endpointId": {"S": "ep1"}, "runId": {"S": "r1"}}, None, None)
+        )
+    )
+    (store.folder / ".snapshot.jsonl.tmp").write_bytes(b"half written")
+
+    store.restart()
+
+    assert store.get_run("r1") is not None
+    assert not stale.exists() and not (store.folder / ".snapshot.jsonl.tmp").exists()
+
+
+# --- TTL sweep -----------------------------------------------------------------------------
+
+
+def test_the_ttl_sweep_removes_expired_items_from_memory_and_disk(store: Store) -> None:
+    store.put_run("old", NOW.timestamp() - 10)
+    store.put_run("due", NOW.timestamp() + 30)
+    store.put_run("live", LATER)
+    backend = persistence.dynamodb_backend(REGION)
+    shapes = persistence.shapes(backend, store.names)
+    sweep_at = NOW + timedelta(minutes=1)
+
+    deleted = ttl_sweep.sweep(backend, shapes, store.gate.lock, store.log, sweep_at.timestamp())
+
+    assert deleted == 2
+    assert store.get_run("old") is None and store.get_run("due") is None
+    assert store.get_run("live") is not None
+    # Journaled: a restart does not bring them back, and compaction drops them from disk.
+    store.restart()
+    assert store.get_run("old") is None and store.get_run("due") is None
+    compaction.compact(store.folder, rotate(store.log), ManualClock(sweep_at))
+    snapshot = (store.folder / persistence.SNAPSHOT).read_bytes()
+    assert b'"old"' not in snapshot and b'"due"' not in snapshot and b'"live"' in snapshot
+
+
+def test_the_sweep_keeps_an_item_rewritten_with_a_later_expiry(store: Store) -> None:
+    store.put_run("r1", NOW.timestamp() - 10)
+    backend = persistence.dynamodb_backend(REGION)
+    shapes = persistence.shapes(backend, store.names)
+    table = backend.tables[store.names["runs"]]
+    # The walk saw the old image; the item is rewritten before the delete batch runs.
+    candidates = list(ttl_sweep._items(table))
+    store.put_run("r1", LATER)
+
+    deleted = ttl_sweep._delete(
+        table, "runs", shapes["runs"], candidates, store.gate.lock, store.log, NOW.timestamp()
+    )
+
+    assert deleted == 0 and store.get_run("r1") is not None
+
+
+def test_the_sweeper_walks_a_slice_per_step(store: Store) -> None:
+    for i in range(5):
+        store.put_run(f"old{i}", NOW.timestamp() - 10)
+    store.put_run("live", LATER)
+    backend = persistence.dynamodb_backend(REGION)
+    shapes = persistence.shapes(backend, store.names)
+    sweeper = ttl_sweep.Sweeper(backend, shapes, store.gate.lock, store.log, budget=2)
+
+    steps = [sweeper.step(NOW.timestamp())]
+    while sweeper.in_pass:
+        steps.append(sweeper.step(NOW.timestamp()))
+
+    # Six items, two per step: the pass ends on the step that exhausts the walk.
+    assert len(steps) == 4 and sum(steps) == 5 and max(steps) <= 2
+    assert sweeper.pass_deleted == 5
+    assert store.get_run("live") is not None
+    assert all(store.get_run(f"old{i}") is None for i in range(5))
+
+
+def test_a_partition_emptied_by_the_sweep_leaves_memory(store: Store) -> None:
+    store.put_run("old", NOW.timestamp() - 10)
+    backend = persistence.dynamodb_backend(REGION)
+    table = backend.tables[store.names["runs"]]
+    assert len(table.items) == 1
+
+    ttl_sweep.sweep(
+        backend,
+        persistence.shapes(backend, store.names),
+        store.gate.lock,
+        store.log,
+        NOW.timestamp(),
+    )
+
+    assert len(table.items) == 0
+
+
+# --- version 1 upgrade -----------------------------------------------------------------------
+
+
+def version_1_file(tables: dict[str, list[dict[str, Any]]]) -> bytes:
+    """A state file exactly as the version 1 store wrote it."""
+    document = {
+        "format": "cronpilot-local-dynamodb",
+        "version": 1,
+        "savedAt": NOW.isoformat(),
+        "tables": tables,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def test_a_version_1_file_is_upgraded_once_and_kept(tables: dict[str, str], tmp_path: Path) -> None:
+    legacy = tmp_path / "dynamodb-cp-persist.json"
+    legacy.write_bytes(
+        version_1_file(
+            {
+                "tenants": [{"tenantId": {"S": "acme"}, "name": {"S": "Acme"}}],
+                "runs": [run("live", LATER), run("expired", NOW.timestamp() - 1)],
+                "renamed-table": [{"id": {"S": "x"}}],
+            }
+        )
+    )
+    folder = tmp_path / "dynamodb-cp-persist"
+    backend = persistence.dynamodb_backend(REGION)
+
+    report = restore_state(folder, legacy, backend, tables, ManualClock(NOW))
+
+    assert report.restored == 2
+    assert not legacy.exists() and (tmp_path / "dynamodb-cp-persist.json.v1").exists()
+    header = json.loads(
+        journal.unframe((folder / persistence.SNAPSHOT).read_bytes().split(b"\n")[0] + b"\n")
+    )
+    assert header["format"] == "cronpilot-local-dynamodb" and header["version"] == 2
+    runs = backend.tables[tables["runs"]]
+    assert [i.attrs["runId"].value for i in runs.all_items()] == ["live"]
+    tenant = backend.tables[tables["tenants"]].all_items()[0].to_json()["Attributes"]
+    assert tenant == {"tenantId": {"S": "acme"}, "name": {"S": "Acme"}}
+    # A second start reads the folder; the kept version 1 file is not read again.
+    empty(tables)
+    again = restore_state(folder, legacy, backend, tables, ManualClock(NOW))
+    assert again.restored == 2
 
 
 @pytest.mark.parametrize(
@@ -151,28 +520,66 @@ def test_load_without_a_file_is_empty(tmp_path: Path) -> None:
         b'{"format": "cronpilot-local-dynamodb", "version": 1, "tables": {"t": "x"}}',
     ],
 )
-def test_an_unusable_file_is_kept_aside_with_a_warning(
-    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+def test_an_unusable_version_1_file_is_kept_aside_with_a_warning(
+    tables: dict[str, str], tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "state.json"
-    path.write_bytes(content)
+    legacy = tmp_path / "state.json"
+    legacy.write_bytes(content)
 
     with caplog.at_level(logging.WARNING, logger="cronpilot-local.persistence"):
-        assert persistence.load(path, ManualClock(NOW)) is None
+        report = restore_state(
+            tmp_path / "state",
+            legacy,
+            persistence.dynamodb_backend(REGION),
+            tables,
+            ManualClock(NOW),
+        )
 
-    assert not path.exists()
+    assert report.restored == 0 and not legacy.exists()
     aside = tmp_path / "state.json.bad-20250601T000000Z"
     assert aside.read_bytes() == content
     assert "unusable" in caplog.text and str(aside) in caplog.text
 
 
-def test_file_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    tables = {"tenants": [{"tenantId": {"S": "a"}}], "runs": []}
+def test_a_folder_of_a_newer_version_is_set_aside_not_overwritten(
+    tables: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    newer = journal.header_line({"format": persistence.FORMAT, "version": 3, "nextSegment": 1})
+    (folder / persistence.SNAPSHOT).write_bytes(newer)
 
-    persistence.write_atomic(path, persistence.encode(tables, NOW))
+    with caplog.at_level(logging.WARNING, logger="cronpilot-local.store"):
+        report = restore_state(
+            folder, None, persistence.dynamodb_backend(REGION), tables, ManualClock(NOW)
+        )
 
-    assert persistence.load(path, ManualClock(NOW)) == tables
+    assert report.restored == 0 and folder.is_dir() and not any(folder.iterdir())
+    aside = tmp_path / "state.bad-20250601T000000Z"
+    assert (aside / persistence.SNAPSHOT).read_bytes() == newer
+    assert "version 3" in caplog.text
+
+
+def test_an_unreadable_folder_is_an_error_not_an_empty_start(
+    tables: dict[str, str], tmp_path: Path
+) -> None:
+    # Starting empty would bury the data under new writes.
+    folder = tmp_path / "state"
+    (folder / persistence.SNAPSHOT).mkdir(parents=True)  # reading fails like an I/O error would
+
+    with pytest.raises(OSError):
+        restore_state(folder, None, persistence.dynamodb_backend(REGION), tables, ManualClock(NOW))
+
+
+def test_the_snapshot_is_private(store: Store) -> None:
+    store.put_run("r1", LATER)
+    compaction.compact(store.folder, rotate(store.log), ManualClock(NOW))
+    assert (store.folder / persistence.SNAPSHOT).stat().st_mode & 0o777 == 0o600
+    segment = store.folder / journal.segment_name(store.log.segment)
+    assert segment.stat().st_mode & 0o777 == 0o600
+
+
+# --- the gate --------------------------------------------------------------------------------
 
 
 def _call(gate: WriteGate, target: str | None) -> list[bytes]:
@@ -222,66 +629,22 @@ def test_write_gate_sends_hot_services_straight_to_their_backend() -> None:
     assert gate.writes == 1
 
 
-def test_saver_writes_only_after_writes(tables: dict[str, str], ddb: Any, tmp_path: Path) -> None:
-    gate = WriteGate(lambda environ, start: [b""])
-    path = tmp_path / "state.json"
-    clock = ManualClock(NOW)
-    saver = Saver(gate, persistence.dynamodb_backend(REGION), tables, path, clock)
-
-    assert saver.save_if_changed() is False
-    assert not path.exists()
-
-    put_tenant(ddb, tables, "acme")
-    gate.writes += 1  # what the gate does when the PutItem goes through the server
-    assert saver.save_if_changed() is True
-    saved = persistence.load(path, clock)
-    assert saved is not None and [t["tenantId"]["S"] for t in saved["tenants"]] == ["acme"]
-    assert saver.save_if_changed() is False
-    assert 1.0 <= saver.interval_s <= 2.0
-
-
-def test_saver_keeps_trying_when_the_folder_is_gone(
-    tables: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    gate = WriteGate(lambda environ, start: [b""])
-    path = tmp_path / "gone" / "state.json"
-    saver = Saver(gate, persistence.dynamodb_backend(REGION), tables, path, ManualClock(NOW))
-    gate.writes += 1
-
-    with caplog.at_level(logging.ERROR, logger="cronpilot-local.store"):
-        assert saver.save_if_changed() is False
-        assert saver.save_if_changed() is False
-    assert caplog.text.count("cannot save local state") == 1  # reported once, retried
-
-    path.parent.mkdir()
-    assert saver.save_if_changed() is True
-
-
 def test_table_names_cover_every_model_table() -> None:
     names = table_names("cronpilot-local")
     assert set(names) == {suffix for _, suffix in TABLES.values()}
     assert all(name == f"cronpilot-local-{key}" for key, name in names.items())
 
 
-def test_an_unreadable_file_is_an_error_not_an_empty_start(tmp_path: Path) -> None:
-    # Starting empty would overwrite the file at the first save.
-    path = tmp_path / "state.json"
-    path.mkdir()  # reading a directory fails like an I/O error would
-
-    with pytest.raises(OSError):
-        persistence.load(path, ManualClock(NOW))
-
-
 def test_store_does_not_keep_every_queried_item(
-    ddb: Any, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models.dynamo_type import Item
 
     monkeypatch.setattr(BaseModel, "__new__", BaseModel.__new__)  # restored after the test
     disable_instance_tracking()
-    put_tenant(ddb, tables, "acme")
+    store.put_run("r1", LATER)
     before = len(Item.instances_tracked)  # type: ignore[attr-defined]
     for _ in range(20):
-        ddb.scan(TableName=tables["tenants"])
+        store.call("Scan", {"TableName": store.names["runs"]})
     assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
