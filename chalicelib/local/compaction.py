@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s store: %(message)s"
     )
+    if hasattr(os, "nice"):
+        # Behind the store for the CPU: its replies are waited on, this file is not.
+        os.nice(10)
     if args.parent_pid is not None and not follow_parent(args.parent_pid):
         log.error("the store %s is gone; not compacting", args.parent_pid)
         return 1
