@@ -328,11 +328,11 @@ def _lists(level: str) -> dict[str, Any]:
 
 
 def _omits(level: str) -> dict[str, Any]:
+    """None of the monitor's paused levels is `level`. A list that is gone omits it too, so no
+    `exists` clause: with `changed` beside it that keeps the group at four items, the most a
+    reflex condition allows."""
     places = (f"{PAUSED_LEVELS}.{i}" for i in range(len(LEVELS)))
-    return r.every(
-        r.when(PAUSED_LEVELS, "exists"),
-        *(r.some(r.when(p, "exists", False), r.when(p, "!=", level)) for p in places),
-    )
+    return r.every(*(r.some(r.when(p, "exists", False), r.when(p, "!=", level)) for p in places))
 
 
 def _tier_reflexes(o: Observation) -> list[Call]:
@@ -355,7 +355,8 @@ def _tier_reflexes(o: Observation) -> list[Call]:
             _NOW,
         ),
         r.reflex(
-            r.every(moved, on_monitor(_omits(level))),
+            # Flattened into one `all`: reflex conditions nest at most two groups deep.
+            r.every(moved, *on_monitor(_omits(level))["all"]),
             _RESUME,
             f"{level} work active again",
             _NOW,

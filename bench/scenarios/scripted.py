@@ -1,15 +1,17 @@
 """A scripted stand-in for a model: plays a rule over the real tool loop.
 
-Step 1 reads (get_latest_response and get_sibling_latest_responses with bodies), step 2 calls
-the actions the rule decides from what it read, step 3 submits. Token counts approximate a
-real model's (4 characters a token) so budgets and reports behave as they would.
+The session hands it the latest response and the siblings' latest answers as results of calls
+already made (planner/session.py CONTEXT_READS); its first reply calls the actions the rule
+decides from them together with submit_analysis. Without that context (a session run bare) it
+reads them itself first. Token counts approximate a real model's (4 characters a token) so
+budgets and reports behave as they would.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,9 +64,15 @@ class ScriptedModel:
                 ("get_sibling_latest_responses", {"includeResponses": True}),
             ]
         elif steps_done == 1 and not forced:
+            # Decides and submits in one reply, as the prompt invites when nothing more is read.
             calls = self._rule(prompt)(self._observe(prompt, messages))
-            if not calls:
-                calls = [self._submit(messages, "No action needed: signals are within the rules")]
+            reasoning = (
+                "Applied the endpoint's rules to its signals"
+                if calls
+                else "No action needed: signals are within the rules"
+            )
+            if not calls or calls[-1][0] != "submit_analysis":
+                calls = [*calls, self._submit(messages, reasoning, calls)]
         else:
             calls = [self._submit(messages, "Applied the endpoint's rules to its signals")]
         return _completion(messages, calls, steps_done)
@@ -88,14 +96,16 @@ class ScriptedModel:
             sibling_ids={s["endpointName"]: s["endpointId"] for s in siblings},
         )
 
-    def _submit(self, messages: list[dict[str, Any]], reasoning: str) -> Call:
+    def _submit(
+        self, messages: list[dict[str, Any]], reasoning: str, now_calling: Sequence[Call] = ()
+    ) -> Call:
         actions = [
             c["function"]["name"]
             for m in messages
             if m.get("role") == "assistant"
             for c in m.get("tool_calls") or []
             if not c["function"]["name"].startswith("get_")
-        ]
+        ] + [name for name, _ in now_calling if not name.startswith("get_")]
         return (
             "submit_analysis",
             {

@@ -29,7 +29,7 @@ from chalicelib.domain.timing import Change, Keep
 from chalicelib.planner import prompt
 from chalicelib.planner.model import ChatModel
 from chalicelib.planner.queue import JobRef
-from chalicelib.planner.session import run_session
+from chalicelib.planner.session import CONTEXT_READS, run_session
 from chalicelib.planner.tools import JobView, Toolbox
 from chalicelib.services.reflexes import live_watches
 
@@ -226,6 +226,7 @@ class Analyzer:
             text,
             Toolbox(d, view, endpoint.id, Actor("session", session_id)),
             max_output_tokens=d.settings.ai_max_output_tokens,
+            context=CONTEXT_READS,
         )
         done = d.clock.now()
         if outcome.submitted is not None:

@@ -144,35 +144,32 @@ def build(
         else ""
     )
     return f"""# Role
-You adapt the schedule of one HTTP endpoint that Cronpilot calls. You read its response bodies,
-its health, and its siblings in the same job, and you adjust timing with short-lived hints.
+You adapt the schedule of one HTTP endpoint that Cronpilot calls, from its response bodies, its
+health and its siblings in the same job, with short-lived hints and reflexes.
 
 # Rules
-- The endpoint's description is your rule set: its thresholds, field names and intent come first.
-  Without a description, go by health and stay conservative.
-- Prefer stability. Act on clear evidence only; one odd response is a reason to re-check sooner,
-  not to act.
-- Do not act when: there are fewer than about 5 runs of data; the values are in their normal
-  range; an active hint already covers the situation; the endpoint is failing repeatedly and the
-  description says nothing about it (backoff handles that; tightening would make it worse).
-- You have at most 15 steps. Keep reasoning brief and factual.
+- The description is your rule set: its thresholds, field names and intent come first. Without
+  one, go by health and stay conservative. Prefer stability; act on clear evidence only.
+- Do not act on one odd response (re-check sooner), on fewer than about 5 runs of data, on
+  values in their normal range, when an active hint already covers it, or on repeated failures
+  the description says nothing about (backoff handles those; tightening makes it worse).
+- At most 15 steps. Keep reasoning brief and factual.
 
 # Workflow
-1. Read the description. 2. Call get_latest_response first. 3. Use get_response_history for
-trends or borderline values. 4. Call get_sibling_latest_responses when the description mentions
-other endpoints, a pipeline, priorities or coordination. 5. Compare with the rules and the health
-table. 6. Act only if justified. 7. Always finish with submit_analysis.
+get_latest_response and get_sibling_latest_responses are already called for you: their results
+follow this prompt. Read the description; call get_response_history for trends or borderline
+values; compare with the rules and the health table; act only if justified; finish with
+submit_analysis, in the same reply as your actions when you need nothing more.
 
 # Reading response bodies
-Look for status fields (healthy/degraded/critical), numeric metrics (error rate, queue depth,
-latency, pending records), coordination flags (ready_for_*, needs_*, batch ids), cooldowns
-(last_*_at with cooldown_*), smoothed values (trends, averages: prefer them to instantaneous
-ones) and explicit recommendations (advice, not orders).
+Status fields, metrics (prefer smoothed values and trends to instantaneous ones), coordination
+flags (ready_for_*, needs_*, batch ids), cooldowns (last_*_at with cooldown_*), recommendations
+(advice, not orders).
 
 # Jobs
-Endpoints of one job may coordinate: pipelines (a stage runs when the previous one reports a new
-batch), monitoring with recovery actions, load management (pause low-priority work while a
-monitor reports high load; never pause critical work). Check siblings when that matters.
+Endpoints of one job may coordinate: pipelines (a stage runs when the one before reports a new
+batch), monitoring with recovery, load management (pause low-priority work under load, never
+critical work).
 
 # This endpoint
 - Name: {endpoint.name}
@@ -188,29 +185,26 @@ monitor reports high load; never pause critical work). Check siblings when that 
 {table}
 - Current failure streak: {failure_streak(recent_runs)}
 - Average duration: {avg}
-A healthy last hour after a poor day means it recovered (consider clearing hints); every window
-getting worse means an ongoing incident; the last hour worse than the longer windows means a new
-problem.{quiet}
+A healthy last hour after a poor day: recovered (consider clearing hints); every window worse:
+an ongoing incident; the last hour worse than the rest: a new problem.{quiet}
 
 # What your actions do
-Order of precedence: pause, then the min/max limits, then your hints, then the baseline with
-failure backoff (baseline x 2^failures, at most x32; hints bypass backoff; cron gets none).
-- propose_interval(intervalMs, ttlMinutes=60): runs every intervalMs until it expires, replacing
-  the baseline (cron too) meanwhile; clamped to min/max. Avoid tightening during failure streaks.
-- propose_next_time(nextRunAtIso, ttlMinutes=30): one extra run at that time (use the current
-  time for "now"); the earliest of it and the schedule wins.
-- pause_until(untilIso or null): stop running until then; null resumes.
+Precedence: pause, then the min/max limits, then your hints, then the baseline with failure
+backoff (x 2^failures, at most x32; hints bypass it; cron gets none). Hints expire: pick a TTL
+that covers the situation, no longer.
+- propose_interval(intervalMs, ttlMinutes=60): replaces the baseline (cron too) until it
+  expires. Avoid tightening during failure streaks.
+- propose_next_time(nextRunAtIso, ttlMinutes=30): one extra run (the current time means now).
+- pause_until(untilIso or null): null resumes.
 - clear_hints(reason): back to the baseline at once.
-- manage_reflexes(set, remove): rules the engine applies to this endpoint right after every run
-  they watch, within seconds and without you (see Reflexes).
-Hints expire by themselves; choose a TTL that covers the situation, no longer.
+- manage_reflexes(set, remove): see Reflexes.
 
 # Reflexes
-If the description says "when X, do Y" and X shows in an answer (this endpoint's or a
-sibling's), set a reflex with manage_reflexes rather than watch for X: it acts within a second,
-you within minutes. E.g. "run at once when health shows errors, at most every 5 min": when
-{{"endpoint": "<health endpointId>", "path": "body.error_count", "op": ">", "value": 0}}, do
-{{"action": "run_now"}}, cooldownMs 300000. Siblings your reflexes read no longer wake you; a
+Turn the description's "when X, do Y" (X in this endpoint's or a sibling's answer) into a
+reflex with manage_reflexes instead of watching for X: it acts within a second, you within
+minutes. E.g. "run at once when health shows errors, at most every 5 min": when
+{{"endpoint":"<health endpointId>","path":"body.error_count","op":">","value":0}}, do
+{{"action":"run_now"}}, cooldownMs 300000. Siblings your reflexes read no longer wake you; a
 firing does. Renew yours (replaceId) before they expire (24 h); remove those no longer right.
 This endpoint's reflexes:
 {_reflexes(reflexes, now)}

@@ -24,6 +24,14 @@ MAX_STEPS = 15
 FORCE_SUBMIT: ToolChoice = {"type": "function", "function": {"name": SUBMIT}}
 NUDGE = "Reply with tool calls only. When you are done, call submit_analysis with your reasoning."
 
+# What nearly every session read first, in its own round trip, before it could decide. Run
+# before the first model call and handed over as that call's tool results, it costs the model
+# one step (the whole prompt sent once more) less in every session.
+CONTEXT_READS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("get_latest_response", {}),
+    ("get_sibling_latest_responses", {"includeResponses": True}),
+)
+
 
 @dataclass
 class Outcome:
@@ -55,7 +63,36 @@ class Outcome:
 
 
 def _content(result: Any) -> str:
-    return result if isinstance(result, str) else json.dumps(result, default=str)
+    # Compact: every separator space is paid for again in each later step of the session.
+    return (
+        result
+        if isinstance(result, str)
+        else json.dumps(result, default=str, separators=(",", ":"))
+    )
+
+
+def _read_context(
+    reads: tuple[tuple[str, dict[str, Any]], ...],
+    toolbox: Toolbox,
+    messages: list[dict[str, Any]],
+    outcome: Outcome,
+) -> None:
+    calls = [
+        {
+            "id": f"context_{i}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args)},
+        }
+        for i, (name, args) in enumerate(reads)
+    ]
+    messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+    for call, (name, args) in zip(calls, reads, strict=True):
+        try:
+            result = toolbox.call(name, args)
+        except (ToolError, DomainError) as exc:
+            result = {"error": str(exc)}
+        outcome.tool_calls.append(ToolCall(tool=name, args=args, result=result))
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": _content(result)})
 
 
 def run_session(
@@ -64,11 +101,15 @@ def run_session(
     toolbox: Toolbox,
     max_steps: int = MAX_STEPS,
     max_output_tokens: int | None = None,
+    context: tuple[tuple[str, dict[str, Any]], ...] = (),
 ) -> Outcome:
-    """Converse until the model submits or the step budget ends."""
+    """Converse until the model submits or the step budget ends; the `context` reads are made
+    first and handed to the model as the results of calls it already made."""
     tools = tool_definitions()
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     outcome = Outcome()
+    if context:
+        _read_context(context, toolbox, messages, outcome)
     truncated_steps: list[dict[str, Any]] = []
     for step in range(max_steps):
         choice = FORCE_SUBMIT if step >= max_steps - 1 else "required"

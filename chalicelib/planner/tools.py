@@ -405,6 +405,9 @@ class Toolbox:
                 "aiHints": _hints(other, now),
             }
             if args.include_responses and run is not None:
+                # The body itself replaces its preview: the same text twice costs tokens in
+                # every session that reads the job.
+                del entry["responsePreview"]
                 entry["responseBody"] = text.truncate(run.response_body, text.SIBLING_CHARS)
                 if text.was_truncated(run.response_body, text.SIBLING_CHARS):
                     entry["tokenSavingNote"] = "Response truncated at 400 chars"

@@ -402,12 +402,13 @@ def test_the_analyzer_records_a_failed_session_and_looks_again_in_5_minutes(
             {"transient": transient, "attempts": attempts, "step": 2},
         ),
     )
+    no_runs = {"found": False, "message": "No executions found for this endpoint"}
+    no_siblings = {"count": 0, "message": "No sibling endpoints in this job", "siblings": []}
     assert session.tool_calls == (
-        ToolCall(
-            "get_latest_response",
-            {},
-            {"found": False, "message": "No executions found for this endpoint"},
-        ),
+        # The context read before the first model call, then the model's own call.
+        ToolCall("get_latest_response", {}, no_runs),
+        ToolCall("get_sibling_latest_responses", {"includeResponses": True}, no_siblings),
+        ToolCall("get_latest_response", {}, no_runs),
     )
     assert (session.input_tokens, session.output_tokens, session.token_usage) == (120, 12, 132)
     assert session.analyzed_at == done

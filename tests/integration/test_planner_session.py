@@ -24,7 +24,14 @@ from chalicelib.domain.timing import Keep
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.model import Completion, ProviderError, ToolCallRequest, ToolChoice
 from chalicelib.planner.queue import JobRef
-from chalicelib.planner.session import FORCE_SUBMIT, MAX_STEPS, NUDGE, Outcome, run_session
+from chalicelib.planner.session import (
+    CONTEXT_READS,
+    FORCE_SUBMIT,
+    MAX_STEPS,
+    NUDGE,
+    Outcome,
+    run_session,
+)
 from chalicelib.planner.tools import JobView, Toolbox, tool_definitions
 from tests.conftest import T0, Api, snapshot
 
@@ -489,6 +496,55 @@ def _mark_due(deps: Deps, endpoint_id: str, failures: int = 0) -> None:
     )
 
 
+def test_context_reads_reach_the_first_call_as_results_of_calls_already_made(
+    toolbox: Toolbox,
+) -> None:
+    model = FakeModel([step(("submit_analysis", SUBMIT_OK), tokens=100)])
+    outcome = run_session(model, PROMPT, toolbox, context=CONTEXT_READS)
+
+    assert_success(outcome)
+    assert outcome.steps == 1  # decided on the first call: no round trip to read
+    (first,) = model.seen
+    user, made, *results = first.messages
+    assert user == {"role": "user", "content": PROMPT}
+    assert made["role"] == "assistant"
+    names = [
+        (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for c in made["tool_calls"]
+    ]
+    assert names == [
+        ("context_0", "get_latest_response", {}),
+        ("context_1", "get_sibling_latest_responses", {"includeResponses": True}),
+    ]
+    assert [(m["role"], m["tool_call_id"]) for m in results] == [
+        ("tool", "context_0"),
+        ("tool", "context_1"),
+    ]
+    assert json.loads(results[0]["content"]) == {
+        "found": False,
+        "message": "No executions found for this endpoint",
+    }
+    assert [c.tool for c in outcome.tool_calls] == [
+        "get_latest_response",
+        "get_sibling_latest_responses",
+        "submit_analysis",
+    ]
+
+
+def test_a_context_read_that_fails_is_an_error_result_not_a_failed_session(
+    toolbox: Toolbox,
+) -> None:
+    model = FakeModel([step(("submit_analysis", SUBMIT_OK))])
+    outcome = run_session(
+        model, PROMPT, toolbox, context=(("get_response_history", {"limit": -1}),)
+    )
+
+    assert_success(outcome)
+    (read, _) = outcome.tool_calls
+    assert read.tool == "get_response_history" and "error" in read.result
+    assert json.loads(model.seen[0].messages[2]["content"]) == read.result
+
+
 def test_the_analyzer_records_errors_and_the_requested_next_analysis(
     deps: Deps, job: dict[str, Any], endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
@@ -510,7 +566,12 @@ def test_the_analyzer_records_errors_and_the_requested_next_analysis(
     assert (saved.status, saved.error_message, saved.warnings) == ("success", None, ())
     assert saved.reasoning == "Stable; nothing to do."
     assert saved.confidence == "medium"
-    assert saved.tool_calls[0] == ToolCall(
+    # The session's context reads come first; the model's own calls follow them.
+    assert [c.tool for c in saved.tool_calls[:2]] == [
+        "get_latest_response",
+        "get_sibling_latest_responses",
+    ]
+    assert saved.tool_calls[2] == ToolCall(
         "propose_interval",
         "{oops",
         {
@@ -518,7 +579,7 @@ def test_the_analyzer_records_errors_and_the_requested_next_analysis(
             "quotes at position 1"
         },
     )
-    assert saved.tool_calls[1].tool == "submit_analysis"
+    assert saved.tool_calls[3].tool == "submit_analysis"
     assert (saved.input_tokens, saved.output_tokens, saved.token_usage) == (300, 30, 330)
     assert saved.analyzed_at == done and saved.duration_ms == 4000
     assert saved.next_analysis_at == done + timedelta(hours=1)
@@ -539,7 +600,7 @@ def test_the_analyzer_records_a_session_that_never_submitted_as_failed(
     assert saved.error_message == "the model did not call submit_analysis within 15 steps"
     assert saved.reasoning == f"Analysis failed: {saved.error_message}"
     assert [w.code for w in saved.warnings] == ["missing_final_tool"]
-    assert len(saved.tool_calls) == 15 and saved.confidence is None
+    assert len(saved.tool_calls) == 2 + 15 and saved.confidence is None  # context reads + steps
     assert saved.next_analysis_at == T0 + timedelta(minutes=5)
     assert current(deps, endpoint["id"]).analysis_due_at == T0 + timedelta(minutes=5)
 

@@ -501,6 +501,8 @@ def test_siblings_show_schedule_hints_and_bodies_on_request(
     assert "note" not in bodies
     with_bodies = {s["endpointName"]: s for s in bodies["siblings"]}
     assert with_bodies["Loader"]["responseBody"] == {"ready": True}
+    # With the body there, its preview would only repeat it.
+    assert all("responsePreview" not in with_bodies[n] for n in ("Loader", "Reporter"))
     assert "tokenSavingNote" not in with_bodies["Loader"]
     assert with_bodies["Reporter"]["responseBody"] == "r" * 400 + MARK
     assert with_bodies["Reporter"]["tokenSavingNote"] == "Response truncated at 400 chars"
