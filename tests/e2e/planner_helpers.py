@@ -131,6 +131,16 @@ def steps_done(messages: list[dict[str, Any]]) -> int:
     return sum(1 for m in messages if m.get("role") == "assistant")
 
 
+def model_steps(messages: list[dict[str, Any]]) -> int:
+    """The model's own replies so far: the session's context reads are not one of them."""
+    return sum(
+        1
+        for m in messages
+        if m.get("role") == "assistant"
+        and not all(c["id"].startswith("context_") for c in m.get("tool_calls") or [{"id": ""}])
+    )
+
+
 READS: list[Call] = [
     ("get_latest_response", {}),
     ("get_response_history", {"limit": 1, "includeBodies": True}),
@@ -140,8 +150,9 @@ READS: list[Call] = [
 
 class RuleModel:
     """Plays one rule per endpoint name over the real tool loop, like ScriptedModel
-    (bench/scenarios/scripted.py): step 1 reads (READS), step 2 calls what the rule decides,
-    ending with submit_analysis. One difference, what a careful model does: while the newest run
+    (bench/scenarios/scripted.py): given the session's context reads (an assistant turn already
+    made), it calls what the rule decides, ending with submit_analysis; a session run without
+    them gets READS first. One difference, what a careful model does: while the newest run
     is still in flight (no body yet) it goes by the newest finished one, from the history. A
     sibling read mid-run has no body; the rule sees None for it and must not act on that."""
 

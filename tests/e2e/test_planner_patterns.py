@@ -45,19 +45,19 @@ from bench.scenarios.scripted import Call, Observation, Rule
 from chalicelib.domain.analysis import MIN_GAP, MIN_NEXT_ANALYSIS
 from chalicelib.domain.timeutil import iso, parse_instant
 from chalicelib.planner.model import Completion, ToolChoice
+from chalicelib.planner.session import CONTEXT_READS
 from tests.e2e.conftest import Stack, pid_alive, start_stack
 from tests.e2e.planner_helpers import (
-    READS,
     Api,
     Provider,
     RuleModel,
     Targets,
     completion,
+    model_steps,
     ms,
-    steps_done,
     until,
 )
-from tests.support.openai_server import Fault
+from tests.support.openai_server import FakeOpenAI, Fault
 
 DISPATCH_PERIOD_S = 2
 ANALYSIS_PERIOD_S = 10  # the analysis tick; the shortest the settings allow
@@ -344,7 +344,7 @@ class GarbledModel:
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: ToolChoice
     ) -> Completion:
-        if steps_done(messages) == 0:
+        if model_steps(messages) == 0:
             return completion(
                 [
                     ("get_latest_response", "{}"),
@@ -363,7 +363,7 @@ class SilentModel:
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: ToolChoice
     ) -> Completion:
-        if steps_done(messages) == 0:
+        if model_steps(messages) == 0:
             return completion([], content="Everything looks fine to me.")
         return completion([("get_latest_response", "{}")])
 
@@ -435,10 +435,7 @@ def sibling_body(session: dict[str, Any], name: str) -> dict[str, Any]:
 def own_body(session: dict[str, Any]) -> dict[str, Any]:
     """The endpoint's own newest finished body, as the session's model went by it."""
     latest = result_of(session, "get_latest_response")
-    if latest.get("status") not in (None, "running"):
-        return body(latest.get("responseBody"))
-    finished = result_of(session, "get_response_history").get("responses") or [{}]
-    return body(finished[0].get("responseBody"))
+    return body(latest.get("responseBody")) if latest.get("found") else {}
 
 
 def setup_look(session: dict[str, Any]) -> bool:
@@ -1322,7 +1319,14 @@ def cross_job_status(s: Scene) -> str:
 # --- robustness: the provider and the model misbehave ----------------------------------------
 
 PROBE_MS = 5000
+CONTEXT = [tool for tool, _ in CONTEXT_READS]
 PROBE = {"baselineIntervalMs": PROBE_MS, "description": "A probe: nothing to adapt."}
+
+
+def first_session_requests(fake: FakeOpenAI) -> list[dict[str, Any]]:
+    """The requests of the first session the provider saw: those sent with its prompt."""
+    prompt = fake.requests[0]["messages"][0]["content"]
+    return [r for r in fake.requests if r["messages"][0]["content"] == prompt]
 
 
 def probe(s: Scene, name: str, path: str) -> dict[str, Any]:
@@ -1340,9 +1344,11 @@ def provider_hiccups(s: Scene) -> str:
     endpoint = probe(s, name, "/robust/flaky")
     session = nth_session(s.api, endpoint, 1, FIRST_SESSION_S)
     assert session["status"] == "success" and session["warnings"] == [], s.show(endpoint, session)
-    assert session["toolsCalled"] == [*(tool for tool, _ in READS), "submit_analysis"]
+    # The context reads are made before the model is asked; it submits on its first step.
+    assert session["toolsCalled"] == [*CONTEXT, "submit_analysis"]
     assert session["tokenUsage"] > 0 and session.get("errorMessage") is None
-    assert len(fake.requests) == 5  # 3 failed attempts of the first step, then 2 steps
+    # 3 failed attempts of the first step, then it (a later session may have begun since).
+    assert len(first_session_requests(fake)) == 4
     # Backoff: the timeout, then 1 s, 2 s, and the server's Retry-After (1 s).
     assert session["durationMs"] >= (AI_TIMEOUT_S + 1 + 2 + 1) * 1000 - 200, session
     return f"session succeeded after {session['durationMs'] / 1000:.1f} s of retries"
@@ -1355,13 +1361,14 @@ def provider_outage(s: Scene) -> str:
     fake.faults.extend(Fault(500) for _ in range(50))
     endpoint = probe(s, name, "/robust/outage")
     session = nth_session(s.api, endpoint, 1, FIRST_SESSION_S)
-    assert session["status"] == "failed" and session["toolCalls"] == [], session
+    assert session["status"] == "failed" and session["toolsCalled"] == CONTEXT, session
     assert session["errorMessage"].startswith("gave up after 4 attempts: InternalServerError (500)")
     assert session["reasoning"].startswith("Analysis failed: gave up after 4 attempts")
     (warning,) = session["warnings"]
     assert warning["code"] == "provider_error"
     assert warning["meta"] == {"transient": True, "attempts": 4, "step": 1}
-    assert len(fake.requests) == 4  # waits of 1, 2 and 4 s; the next (8 s) passes the budget
+    # Waits of 1, 2 and 4 s; the next (8 s) passes the budget.
+    assert len(first_session_requests(fake)) == 4
     assert session["tokenUsage"] == 0
     # Re-analysis is scheduled 5 minutes later.
     scheduled = ms(session["nextAnalysisAt"]) - ms(session["analyzedAt"])
@@ -1382,7 +1389,8 @@ def garbled_model(s: Scene) -> str:
     endpoint = probe(s, name, "/robust/garbled")
     session = nth_session(s.api, endpoint, 1, FIRST_SESSION_S)
     assert session["status"] == "success", s.show(endpoint, session)
-    calls = session["toolCalls"]
+    assert session["toolsCalled"][:2] == CONTEXT
+    calls = session["toolCalls"][2:]  # the model's own
     assert [c["tool"] for c in calls] == [
         "get_latest_response",
         "propose_interval",
@@ -1413,7 +1421,7 @@ def silent_model(s: Scene) -> str:
     assert session["status"] == "failed", s.show(endpoint, session)
     assert session["errorMessage"] == "the model did not call submit_analysis within 15 steps"
     assert [w["code"] for w in session["warnings"]] == ["missing_final_tool"]
-    assert session["toolsCalled"] == ["get_latest_response"] * 14
+    assert session["toolsCalled"] == [*CONTEXT, *["get_latest_response"] * 14]
     assert len(fake.requests) == 15
     assert fake.requests[0]["tool_choice"] == "required"
     forced = {"type": "function", "function": {"name": "submit_analysis"}}
