@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.channels import MAX_JOBS_PER_CHANNEL, URL_KINDS, ChannelKind
 from chalicelib.domain.errors import ValidationFailed
@@ -80,7 +81,7 @@ class ChannelUpdate(ChannelFields):
     def _no_nulls(self) -> ChannelUpdate:
         for name in ("name", "url", "address", "enabled"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise FieldError(name, "may not be null")
+                raise FieldError(name, "may not be null (leave it out to keep the value)")
         return self
 
 
@@ -106,6 +107,13 @@ class AlertPolicyInput(_Schema):
     late_after_ms: Annotated[LateAfterMs | None, NotNull] = Field(
         None, description="A slot not started this long after its time opens a 'late' incident"
     )
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> AlertPolicyInput:
+        for name in ("failure_threshold", "notify_on_recovery", "late_after_ms"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise FieldError(to_camel(name), "may not be null (leave it out for the default)")
+        return self
 
     def stored(self) -> dict[str, Any]:
         """The fields the client set, as stored (camelCase)."""
