@@ -153,16 +153,21 @@ def after_run(
     return verdicts
 
 
-def slot_late(endpoint: Endpoint, now: datetime, policy: AlertPolicy) -> int | None:
+def slot_late(
+    endpoint: Endpoint, now: datetime, policy: AlertPolicy, watching_since: datetime | None = None
+) -> int | None:
     """How long the endpoint's pending slot has waited, when that is more than `lateAfterMs`,
-    else None. It waits from its time or from the endpoint's last change, whichever is later
-    (a resumed job's overdue slot starts waiting at the resume). A running or paused endpoint,
-    or one out of the due index, is not late."""
+    else None. It waits from its time, from the endpoint's last change (a resumed job's overdue
+    slot starts waiting at the resume) or from when the watcher started (a local stack started
+    after a night off sends its overdue slots at once: they are not late yet), whichever is
+    latest. A running or paused endpoint, or one out of the due index, is not late."""
     if endpoint.archived_at is not None or endpoint.due_shard is None:
         return None
     if locked(endpoint, now) or refused_by_pause(endpoint) or endpoint.paused_at(now):
         return None
     waiting_since = max(endpoint.next_run_at, endpoint.updated_at)
+    if watching_since is not None:
+        waiting_since = max(waiting_since, watching_since)
     late = (now - waiting_since) // timedelta(milliseconds=1)
     return late if late > policy.late_after_ms else None
 

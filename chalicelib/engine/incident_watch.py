@@ -59,6 +59,8 @@ class IncidentWatch:
         self._deps = deps
         self._policies: TtlCache[AlertPolicy] = TtlCache(POLICY_TTL)
         self._marks: TtlCache[Marks] = TtlCache(MARKS_TTL)
+        # Slots overdue when this process started are given lateAfterMs from then to start.
+        self._since = deps.clock.now()
 
     def policy(self, tenant_id: str, job_id: str) -> AlertPolicy:
         """The job's alert policy over the tenant's defaults (remembered for 30 s)."""
@@ -191,7 +193,7 @@ class IncidentWatch:
         for shard in range(d.settings.due_shards):
             for endpoint in d.endpoints.due(str(shard), until):
                 policy = self.policy(endpoint.tenant_id, endpoint.job_id)
-                late = slot_late(endpoint, now, policy)
+                late = slot_late(endpoint, now, policy, self._since)
                 if late is None or "late" in self._open_kinds(endpoint.tenant_id, endpoint.id):
                     continue
                 if self.open_late(endpoint, late, policy) is not None:

@@ -147,3 +147,16 @@ def test_notice_messages_round_trip_and_refuse_garbage() -> None:
     for body in bodies:
         with pytest.raises(ValueError):
             NoticeRef.decode(body)
+
+
+def test_a_slot_waits_from_its_time_the_last_change_or_the_watchers_start() -> None:
+    from chalicelib.domain.incidents import slot_late
+
+    due = replace(EP, next_run_at=T0, updated_at=T0 - timedelta(days=1), due_shard="0")
+    assert slot_late(due, T0 + timedelta(seconds=60), POLICY) is None  # exactly 60 s: not yet
+    assert slot_late(due, T0 + timedelta(seconds=61), POLICY) == 61_000
+    resumed = replace(due, updated_at=T0 + timedelta(minutes=5))
+    assert slot_late(resumed, T0 + timedelta(minutes=6), POLICY) is None
+    started = T0 + timedelta(hours=8)  # a stack started after a night off
+    assert slot_late(due, started + timedelta(seconds=30), POLICY, started) is None
+    assert slot_late(due, started + timedelta(seconds=90), POLICY, started) == 90_000
