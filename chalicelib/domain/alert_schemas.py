@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.channels import MAX_JOBS_PER_CHANNEL, URL_KINDS, ChannelKind
@@ -31,7 +40,11 @@ def _address(value: str) -> str:
         raise ValueError(f"is not a valid email address ({exc})") from None
 
 
-Address = Annotated[StrictStr, Field(min_length=3, max_length=254), AfterValidator(_address)]
+Address = Annotated[
+    StrictStr,
+    Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+    AfterValidator(_address),
+]
 Url = Annotated[_Url, Field(max_length=URL_MAX)]
 JobIds = Annotated[
     list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
@@ -55,12 +68,32 @@ class ChannelFields(_Schema):
     enabled: Annotated[StrictBool | None, NotNull] = None
 
 
+# The target each kind takes, as the document states it (the validator below is the check).
+_ONE_TARGET: list[JsonValue] = [
+    {
+        "properties": {"kind": {"enum": ["webhook", "slack"]}},
+        "required": ["url"],
+        "not": {"required": ["address"]},
+    },
+    {
+        "properties": {"kind": {"enum": ["email"]}},
+        "required": ["address"],
+        "not": {"required": ["url"]},
+    },
+]
+
+
 class ChannelCreate(ChannelFields):
+    model_config = ConfigDict(json_schema_extra={"oneOf": _ONE_TARGET})
+
     kind: ChannelKind
     name: Name
 
     @model_validator(mode="after")
     def _target_fits_kind(self) -> ChannelCreate:
+        for name in ("url", "address", "enabled"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise FieldError(name, "may not be null (leave it out)")
         if self.kind in URL_KINDS:
             if self.url is None:
                 raise FieldError("url", f"is required for a {self.kind} channel")
@@ -75,7 +108,8 @@ class ChannelCreate(ChannelFields):
 
 
 class ChannelUpdate(ChannelFields):
-    """Absent fields stay as they are; the kind never changes."""
+    """Absent fields stay as they are; the kind never changes, so `url` is for webhook and
+    slack channels only and `address` for email ones (a 400 otherwise)."""
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ChannelUpdate:
@@ -120,9 +154,12 @@ class AlertPolicyInput(_Schema):
         return self.model_dump(by_alias=True, include=self.model_fields_set)
 
 
+IdParam = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class IncidentsQuery(Query):
-    job_id: StrictStr | None = None
-    endpoint_id: StrictStr | None = None
+    job_id: IdParam | None = Field(None, description="Only this job's (404 if not yours)")
+    endpoint_id: IdParam | None = Field(None, description="Only this endpoint's (404 if not yours)")
     state: Literal["open", "closed"] | None = None
     since: Instant | None = Field(None, description="Opened at or after (ISO-8601)")
     until: Instant | None = Field(None, description="Opened before (ISO-8601)")
