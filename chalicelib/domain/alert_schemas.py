@@ -111,11 +111,16 @@ class ChannelUpdate(ChannelFields):
     """Absent fields stay as they are; the kind never changes, so `url` is for webhook and
     slack channels only and `address` for email ones (a 400 otherwise)."""
 
+    # A channel has one target: never both in one change.
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["url", "address"]}})
+
     @model_validator(mode="after")
     def _no_nulls(self) -> ChannelUpdate:
         for name in ("name", "url", "address", "enabled"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise FieldError(name, "may not be null (leave it out to keep the value)")
+        if self.url is not None and self.address is not None:
+            raise FieldError("address", "a channel has one target: send url or address")
         return self
 
 

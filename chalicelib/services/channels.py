@@ -12,7 +12,7 @@ from chalicelib.deps import Deps
 from chalicelib.domain.alert_schemas import ChannelCreate, ChannelUpdate, check_no_mask
 from chalicelib.domain.channels import MAX_CHANNELS, URL_KINDS, Channel, shown_target
 from chalicelib.domain.entities import Tenant
-from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.notices import Delivery
 from chalicelib.engine.channel_senders import channel_context, open_url
 from chalicelib.engine.notifier import Notifier
@@ -63,10 +63,17 @@ def update_channel(deps: Deps, tenant: Tenant, channel_id: str, request: Channel
     """Change the fields the request sets; the kind never changes."""
     current = get_channel(deps, tenant, channel_id)
     given = request.model_fields_set
+    # The body is well formed; it is this channel's kind that takes the other target: 409.
     if "url" in given and current.kind not in URL_KINDS:
-        raise ValidationFailed.field("url", "is not used by an email channel")
+        raise Conflict(
+            "url: an email channel has an address, not a URL",
+            [{"field": "url", "message": "is not used by an email channel"}],
+        )
     if "address" in given and current.kind in URL_KINDS:
-        raise ValidationFailed.field("address", f"is not used by a {current.kind} channel")
+        raise Conflict(
+            f"address: a {current.kind} channel has a URL, not an address",
+            [{"field": "address", "message": f"is not used by a {current.kind} channel"}],
+        )
     _check_url(deps, request.url)
     if "job_ids" in given:
         _check_jobs(deps, tenant, request.job_ids)

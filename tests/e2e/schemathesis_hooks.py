@@ -2,8 +2,7 @@
 
 The document marks cron expressions with `format: cron`, a grammar JSON Schema cannot express;
 this strategy writes valid ones so the fuzzer can create cron endpoints. The body filter
-skips bodies that break a rule the document can only state in words (an alert channel's
-change sending the other kind's target among them).
+skips bodies that break a rule the document can only state in words.
 """
 
 from __future__ import annotations
@@ -48,8 +47,6 @@ def filter_body(ctx: schemathesis.HookContext, body: object) -> bool:
     two properties, so the document states this rule in words (and the server answers 400)."""
     if not isinstance(body, dict):
         return True
-    if _channel_change(ctx) and ("url" in body or "address" in body):
-        return False
     if "when" in body and "do" in body and not _reflex_in_words(body):
         return False
     low, high = body.get("minIntervalMs"), body.get("maxIntervalMs")
@@ -57,15 +54,6 @@ def filter_body(ctx: schemathesis.HookContext, body: object) -> bool:
     if isinstance(low, numbers) and isinstance(high, numbers) and not isinstance(low, bool):
         return bool(low <= high) or isinstance(high, bool)
     return True
-
-
-def _channel_change(ctx: schemathesis.HookContext) -> bool:
-    """A PATCH of an alert channel: `url` fits only webhook and Slack channels and `address`
-    only email ones, a rule on the stored channel's kind that the body cannot show."""
-    operation = getattr(ctx, "operation", None)
-    if operation is None:
-        return False
-    return str(operation.method).upper() == "PATCH" and "/channels/{" in str(operation.path)
 
 
 def _clauses(node: Any) -> list[dict[str, Any]]:

@@ -532,13 +532,15 @@ def test_bad_changes_are_refused_and_change_nothing(api: Api, setup: dict[str, s
     for body, field in [
         ({"url": "http://127.0.0.1/********"}, "url"),
         ({"url": None}, "url"),
-        ({"address": "a@example.com"}, "address"),
         ({"enabled": "yes"}, "enabled"),
         ({"jobIds": ["job_missing"]}, "jobIds.0"),
     ]:
         reply = api.patch(f"/api/channels/{setup['hook']}", body)
         assert reply.status in (400, 404), reply.body
         assert field in [d["field"] for d in reply.error["details"]], (body, reply.error)
+    # Well formed, but the other kind's target: the channel's kind forbids it.
+    wrong = api.patch(f"/api/channels/{setup['hook']}", {"address": "a@example.com"})
+    assert wrong.status == 409 and wrong.error["details"][0]["field"] == "address"
     assert snapshot() == before
 
 
