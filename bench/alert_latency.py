@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "the outbox) on loopback. Opening: the opening run's finishedAt to the webhook request "
         "arriving; recovery: the closing run's finishedAt to the recovery notice arriving. "
         "The path measured: run settles -> incident transaction -> notifications queue -> "
-        "notifier poller (2 pollers, 100 ms idle pause) -> delivery claim -> signed POST.",
+        "notifier poller (2 pollers, 250 ms idle pause) -> delivery claim -> signed POST.",
         "",
         "| notice | received | p50 s | p90 s | p99 s | max s |",
         "|---|---:|---:|---:|---:|---:|",

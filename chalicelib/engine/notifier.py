@@ -113,8 +113,9 @@ class Notifier:
         now = d.clock.now()
         lease = now + SEND_LEASE
         key = delivery_key(notice.event_id, channel.id)
+        delivery: Delivery | None
         if attempt == 1:
-            delivery: Delivery | None = Delivery(
+            first = Delivery(
                 incident_id,
                 channel.tenant_id,
                 channel.id,
@@ -126,9 +127,8 @@ class Notifier:
                 now,
                 lease_until=lease,
             )
-            assert delivery is not None
-            if not d.deliveries.claim_first(delivery, now + DELIVERIES_KEPT):
-                delivery = None
+            won = d.deliveries.claim_first(first, now + DELIVERIES_KEPT)
+            delivery = first if won else None
         else:
             delivery = d.deliveries.claim_retry(incident_id, key, attempt, lease)
         if delivery is None:

@@ -235,9 +235,10 @@ class LocalStack:
             # job's slow provider never delays another's reaction. Analysis needs no
             # second-level latency and every empty receive costs the one store process: a
             # receive a second per poller.
-            # Notices leave within seconds of the run that opened an incident: two pollers
-            # with short pauses, so one slow channel never holds up the others.
-            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0), "notifier": (2, 0.1)},
+            # Notices leave within seconds of the run that opened an incident: two pollers, so
+            # one slow channel never holds up the others, pausing 250 ms when the queue is
+            # empty (8 receives a second, a fraction of what the runs pollers cost the store).
+            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0), "notifier": (2, 0.25)},
         )
         events.start()
         if events.timers or events.pollers:

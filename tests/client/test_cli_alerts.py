@@ -56,3 +56,4 @@ def test_channels_policies_incidents_and_the_outbox(
     removed = cli("channels", "rm", channel["id"])
     assert removed.code == 0 and removed.out.strip() == f"Channel {channel['id']} removed."
     assert cli("channels", "show", channel["id"]).code == 5
+    assert cli("channels", "rm", email_id).code == 0  # the shared stack's tenant is left as found
