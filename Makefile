@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 
 .PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
-	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence
+	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence \
+	bench-alerts
 
 install: $(STAMP)
 
@@ -61,6 +62,10 @@ bench-soak: $(STAMP)
 
 bench-persistence: $(STAMP)
 	$(BIN)/python -m bench.local_persistence
+
+# Incident notice latency (opening run -> webhook) -> bench/results/alert_latency.txt
+bench-alerts: $(STAMP)
+	$(BIN)/python -m bench.alert_latency
 
 # The planner in virtual time with the scripted policy -> bench/results/planner_sim.txt
 sim-planner: $(STAMP)

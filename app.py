@@ -8,6 +8,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 from chalicelib import observability
 from chalicelib.api import (
     accounts,
+    alerts,
     controls,
     dashboard,
     endpoints,
@@ -19,7 +20,7 @@ from chalicelib.api import (
     signing_keys,
     system,
 )
-from chalicelib.engine import handlers
+from chalicelib.engine import handlers, notify
 from chalicelib.settings import get_settings
 
 # configure_logs=False: Chalice would otherwise pin the "cronpilot" logger to ERROR without
@@ -37,6 +38,7 @@ for router in (
     accounts,
     dashboard,
     signing_keys,
+    alerts,
 ):
     app.register_blueprint(router.api.blueprint)
 middleware.register(app)
@@ -69,3 +71,10 @@ def analyzer(event: SQSEvent) -> dict[str, Any]:
     """Analyse one job: a session per due endpoint, hints written through scheduling."""
     with observability.invocation("analyzer", request_id=observability.request_id(event.context)):
         return handlers.on_analysis_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=get_settings().notifications_queue_name, batch_size=10, name="notifier")
+def notifier(event: SQSEvent) -> dict[str, Any]:
+    """Send incident notices to their channels, each (event, channel) exactly once."""
+    with observability.invocation("notifier", request_id=observability.request_id(event.context)):
+        return notify.on_notices_batch(event.to_dict())

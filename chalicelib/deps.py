@@ -17,6 +17,9 @@ from chalicelib.domain.ratelimit import SlidingWindowLimiter
 from chalicelib.domain.signing import SigningKey
 from chalicelib.engine.caller import Caller
 from chalicelib.engine.finished import RunFinishedHub
+from chalicelib.engine.incident_watch import IncidentWatch
+from chalicelib.engine.mailer import Mailer, OutboxMailer, SesMailer
+from chalicelib.engine.notices_queue import NoticeQueue, SqsNoticeQueue
 from chalicelib.engine.queue import SlotQueue, SqsSlotQueue
 from chalicelib.engine.reflexes import ReflexEngine
 from chalicelib.engine.scheduling import Scheduling
@@ -27,9 +30,14 @@ from chalicelib.sealing.envelope import Sealer
 from chalicelib.sealing.keyrings import keyring_for
 from chalicelib.settings import Settings, get_settings
 from chalicelib.store import models
+from chalicelib.store.alert_policies import AlertPolicyRepo
 from chalicelib.store.cache import TtlCache
+from chalicelib.store.channels import ChannelRepo
+from chalicelib.store.deliveries import DeliveryRepo
 from chalicelib.store.endpoints import EndpointRepo
+from chalicelib.store.incidents import IncidentRepo
 from chalicelib.store.jobs import JobRepo
+from chalicelib.store.outbox import OutboxRepo
 from chalicelib.store.ratelimits import DynamoCounters
 from chalicelib.store.reflexes import ReflexRepo
 from chalicelib.store.runs import RunRepo
@@ -50,6 +58,11 @@ class Deps:
     runs: RunRepo = field(default_factory=RunRepo)
     sessions: SessionRepo = field(default_factory=SessionRepo)
     reflexes: ReflexRepo = field(default_factory=ReflexRepo)
+    incidents: IncidentRepo = field(default_factory=IncidentRepo)
+    channels: ChannelRepo = field(default_factory=ChannelRepo)
+    deliveries: DeliveryRepo = field(default_factory=DeliveryRepo)
+    alert_policies: AlertPolicyRepo = field(default_factory=AlertPolicyRepo)
+    outbox: OutboxRepo = field(default_factory=OutboxRepo)
     limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(DynamoCounters())
     )
@@ -60,8 +73,13 @@ class Deps:
     run_finished: RunFinishedHub = field(init=False)
     # Seals secret header values at rest (KMS on AWS, a key file locally).
     sealer: Sealer = field(init=False)
+    # Opens and closes incidents as runs settle; finds late slots and due reminders.
+    incident_watch: IncidentWatch = field(init=False)
+    # Alert email: SES, or the local outbox (settings.mailer).
+    mailer: Mailer = field(init=False)
     queue: SlotQueue | None = None
     analysis_queue: AnalysisQueue | None = None
+    notices_queue: NoticeQueue | None = None
     # None when no provider is configured: analysis is off, scheduling unaffected.
     planner_model: ChatModel | None = None
     # When this process last looked for endpoints in retired due shards (engine/shards.py).
@@ -85,11 +103,18 @@ class Deps:
             queue=self.queue,
             lookahead=timedelta(seconds=self.settings.dispatch_lookahead_s),
         )
+        self.mailer = (
+            OutboxMailer(self.settings.alerts_from, self.outbox)
+            if self.settings.mailer == "outbox"
+            else SesMailer(self.settings.alerts_from, self.settings.region)
+        )
         # What happens after a run settles, in order: the planner hears of a state change,
-        # then reflexes act on it (later: notifications).
+        # then reflexes act on it, then incidents open or close (their notices are queued).
         self.run_finished = RunFinishedHub()
         self.run_finished.subscribe(announce.on_run_finished(self))
         self.run_finished.subscribe(ReflexEngine(self).on_run_finished)
+        self.incident_watch = IncidentWatch(self)
+        self.run_finished.subscribe(self.incident_watch.on_run_finished)
 
     def require_queue(self) -> SlotQueue:
         """The runs queue; the process-wide dependencies always have one."""
@@ -135,6 +160,9 @@ def get() -> Deps:
                     clock=clock,
                     queue=SqsSlotQueue(settings.runs_queue_name, settings.region),
                     analysis_queue=SqsAnalysisQueue(settings.analysis_queue_name, settings.region),
+                    notices_queue=SqsNoticeQueue(
+                        settings.notifications_queue_name, settings.region
+                    ),
                     planner_model=_planner_model(settings, clock),
                 )
     return _current

@@ -84,6 +84,12 @@ class Settings:
     # Per tenant and minute, for `POST /endpoints/{id}/test` alone: each one makes an outbound
     # call inside the request, so it has its own, smaller limit (not the mutations one).
     test_runs_per_minute: int = 30
+    # Alert email: "ses" (Amazon SES, from `alerts_from`, a verified identity) or "outbox"
+    # (the local stack's: kept in the outbox table, read through GET /outbox).
+    mailer: str = "ses"
+    alerts_from: str = "alerts@cronpilot.invalid"
+    # Where notices link back to (the API's base URL, ending in /api); None: no link.
+    public_url: str | None = None
     tenant_defaults: TenantDefaults = field(default_factory=TenantDefaults)
 
     @property
@@ -95,6 +101,11 @@ class Settings:
     def analysis_queue_name(self) -> str:
         """The SQS queue of jobs to analyse (infra/resources.json: `${AWS::StackName}-analysis`)."""
         return f"{self.table_prefix}-analysis"
+
+    @property
+    def notifications_queue_name(self) -> str:
+        """The SQS queue of incident notices (infra/resources.json: `-notifications`)."""
+        return f"{self.table_prefix}-notifications"
 
     @property
     def dispatch_lookahead_s(self) -> int:
@@ -130,6 +141,9 @@ class Settings:
             raise ValueError("CRONPILOT_ANALYSIS_PERIOD_S must be between 10 and 3600")
         if not 256 <= _int(e, "CRONPILOT_AI_MAX_TOKENS", 8192) <= 128_000:
             raise ValueError("CRONPILOT_AI_MAX_TOKENS must be between 256 and 128000")
+        mailer = (e.get("CRONPILOT_MAILER") or "ses").strip().lower()
+        if mailer not in {"ses", "outbox"}:
+            raise ValueError("CRONPILOT_MAILER must be 'ses' or 'outbox'")
         return cls(
             stage=e.get("CRONPILOT_STAGE", "local"),
             region=e.get("AWS_DEFAULT_REGION") or e.get("AWS_REGION") or "us-east-1",
@@ -155,6 +169,9 @@ class Settings:
             secrets_key_file=e.get("CRONPILOT_SECRETS_KEY_FILE")
             or os.path.join(e.get("CRONPILOT_HOME") or ".cronpilot", "secrets.key"),
             test_runs_per_minute=tests_per_minute,
+            mailer=mailer,
+            alerts_from=e.get("CRONPILOT_ALERTS_FROM") or "alerts@cronpilot.invalid",
+            public_url=(e.get("CRONPILOT_PUBLIC_URL") or "").rstrip("/") or None,
             tenant_defaults=defaults,
         )
 

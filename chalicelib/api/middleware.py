@@ -23,6 +23,7 @@ PUBLIC_PATHS = frozenset({"/health", "/doc", "/reference"})
 ADMIN_PREFIX = "/admin/"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TEST_ROUTE = "/endpoints/{endpoint_id}/test"  # Chalice gives middleware the route template
+CHANNEL_TEST_ROUTE = "/channels/{channel_id}/test"  # a test notice calls the channel too
 
 _NATIVE_CODES = {
     400: ("VALIDATION_ERROR", None),
@@ -75,7 +76,7 @@ def decorate(response: Response, path: str, request_id: str) -> Response:
 def limit_class(method: str, route: str) -> str:
     """Which per-tenant limit a request counts against. A test run calls the target inside
     the request, so it has a limit of its own instead of the mutations one."""
-    if method.upper() == "POST" and route == TEST_ROUTE:
+    if method.upper() == "POST" and route in (TEST_ROUTE, CHANNEL_TEST_ROUTE):
         return "test"
     return "mutation" if method.upper() in MUTATING else "read"
 

@@ -56,6 +56,8 @@ class CallRequest:
     body_json: Any = None
     timeout_ms: int | None = None
     max_response_kb: int | None = None
+    # False: a redirect is answered as a failure, never followed (alert webhooks).
+    follow_redirects: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,15 @@ class Caller:
                 return CallResult("failed", elapsed_ms(), error_message=message, error_kind=kind)
             if outcome.timed_out:
                 return self._timed_out(elapsed_ms(), timeout_ms)
+            if outcome.status_code in REDIRECTS and not request.follow_redirects:
+                message = f"HTTP {outcome.status_code}: redirects are not followed"
+                return CallResult(
+                    "failed",
+                    elapsed_ms(),
+                    status_code=outcome.status_code,
+                    error_message=message,
+                    error_kind="http_status",
+                )
             if outcome.status_code in REDIRECTS and outcome.location:
                 url = urljoin(url, outcome.location)
                 try:

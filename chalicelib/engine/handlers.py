@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib import deps as deps_module
 from chalicelib import observability
+from chalicelib.engine import notify
 from chalicelib.engine.dispatch import dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot
@@ -27,6 +28,8 @@ def on_dispatch_tick() -> dict[str, Any]:
     observability.count("DispatcherTicks")
     observability.count("SlotsDispatched", report.sent + report.resent)
     observability.count("Zombies", report.zombies)
+    # Slots not started in time and due incident reminders are found on the same tick.
+    notify.on_alert_tick()
     return asdict(report)
 
 

@@ -37,26 +37,53 @@ class Access:
     describe_tables: tuple[str, ...] = ()
     # On the stage's secrets key (infra/deploy.json), reached through its alias only.
     secrets_key: tuple[str, ...] = ()
+    # Alert email through SES (ses:SendEmail from the stage's verified identities).
+    send_email: bool = False
 
 
 SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE}
+# Opening and closing incidents: the mark and the incident in one transaction (put, update,
+# delete), the tenant's open marks, the job's and tenant's alert policy.
+INCIDENTS = {
+    "incidents": GET + QUERY + PUT + UPDATE + ("dynamodb:DeleteItem",),
+    "jobs": GET,
+    "tenants": GET,
+}
 FUNCTIONS: dict[str, Access] = {
     # Dispatcher: due index, in-flight marks, zombie sweep.
+    # Late slots and due incident reminders are found on the same tick.
     "dispatch": Access(
-        tables={**SCHEDULING, "runs": GET + QUERY + PUT},
-        queues={"runs": SEND},
+        tables={**SCHEDULING, **INCIDENTS, "runs": GET + QUERY + PUT},
+        queues={"runs": SEND, "notifications": SEND},
     ),
     # Executor: claim, run record, settle, signing key (created on first use), analysis mark;
     # reflexes of the job, the latest runs of siblings they read, their firing counts.
     "execute": Access(
         tables={
             **SCHEDULING,
+            **INCIDENTS,
             "runs": PUT + QUERY,
             "signing-keys": GET + PUT,
             "reflexes": QUERY + UPDATE,
         },
-        queues={"runs": SEND + CONSUME, "analysis": SEND},
+        queues={"runs": SEND + CONSUME, "analysis": SEND, "notifications": SEND},
         secrets_key=OPEN,  # secret header values, opened for the call
+    ),
+    # Notifier: the incident and its endpoint's latest run, the tenant's channels, the
+    # delivery claims, the signing key webhooks are signed with; retries go back on its queue.
+    "notifier": Access(
+        tables={
+            "incidents": GET,
+            "endpoints": GET,
+            "runs": QUERY,
+            "channels": QUERY,
+            "deliveries": GET + PUT + UPDATE,
+            "signing-keys": GET + PUT,
+            "outbox": PUT,
+        },
+        queues={"notifications": SEND + CONSUME},
+        secrets_key=OPEN,  # channel URLs, opened for the send
+        send_email=True,
     ),
     # Analysis tick: the byAnalysis index only.
     "analyze": Access(tables={"endpoints": QUERY}, queues={"analysis": SEND}),
@@ -78,18 +105,25 @@ FUNCTIONS: dict[str, Access] = {
             "tenants": GET + PUT + UPDATE + ("dynamodb:Scan",),
             "api-keys": GET + QUERY + PUT + UPDATE,
             "signing-keys": GET + PUT + DELETE,
-            "jobs": GET + QUERY + PUT,
+            "jobs": GET + QUERY + PUT + UPDATE,
             "endpoints": GET + QUERY + PUT + UPDATE + DELETE,
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
             "reflexes": GET + QUERY + PUT + DELETE,
             # Shared rate-limit counters: the previous minute's count, the conditional ADD.
             "rate-limits": GET + UPDATE,
+            # Alerts: channels, incidents with their deliveries, a channel test's delivery
+            # (and its email in the local outbox).
+            "channels": GET + QUERY + PUT + DELETE,
+            "incidents": GET + QUERY,
+            "deliveries": GET + QUERY + PUT + UPDATE,
+            "outbox": QUERY + PUT,
         },
         # A new endpoint is announced to the analysis queue (analysed within a minute).
         queues={"runs": SEND, "analysis": SEND},
         describe_tables=("tenants",),
         secrets_key=SEAL + OPEN,  # seal header values on writes; open them for test runs
+        send_email=True,  # a channel test
     ),
 }
 
@@ -153,6 +187,15 @@ def policy(stage: str, function: str) -> dict[str, Any]:
                 "Condition": {
                     "ForAnyValue:StringEquals": {"kms:ResourceAliases": secrets_alias(stage)}
                 },
+            }
+        )
+    if access.send_email:
+        statements.append(
+            {
+                "Sid": "SendEmail",
+                "Effect": "Allow",
+                "Action": ["ses:SendEmail"],
+                "Resource": "arn:aws:ses:*:*:identity/*",
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

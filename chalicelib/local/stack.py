@@ -140,6 +140,10 @@ class LocalStack:
         self._env["CRONPILOT_ADMIN_TOKEN"] = admin.value
         self._env["CRONPILOT_TABLE_PREFIX"] = o.table_prefix
         self._env.setdefault("CRONPILOT_ALLOW_PRIVATE_TARGETS", "true")
+        # Alert email stays on the machine: readable through GET /outbox and `cronpilot outbox`.
+        self._env.setdefault("CRONPILOT_MAILER", "outbox")
+        if o.port:
+            self._env.setdefault("CRONPILOT_PUBLIC_URL", f"http://{HOST}:{o.port}/api")
 
         def store_env(port: int) -> dict[str, str]:
             env = dict(self._env)
@@ -231,7 +235,10 @@ class LocalStack:
             # job's slow provider never delays another's reaction. Analysis needs no
             # second-level latency and every empty receive costs the one store process: a
             # receive a second per poller.
-            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0)},
+            # Notices leave within seconds of the run that opened an incident: two pollers, so
+            # one slow channel never holds up the others, pausing 250 ms when the queue is
+            # empty (8 receives a second, a fraction of what the runs pollers cost the store).
+            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0), "notifier": (2, 0.25)},
         )
         events.start()
         if events.timers or events.pollers:

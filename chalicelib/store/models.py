@@ -53,6 +53,8 @@ class TenantItem(_Base):
     ai_tokens_period = UnicodeAttribute(null=True, attr_name="aiTokensPeriod")
     ai_tokens_used = NumberAttribute(null=True, attr_name="aiTokensUsed")
     ai_skipped_at = NumberAttribute(null=True, attr_name="aiSkippedAt")
+    # The tenant's alert policy defaults (domain/incidents.py AlertPolicy, camelCase JSON).
+    alert_defaults = JSONAttribute(null=True, attr_name="alertDefaults")
 
 
 class ApiKeysByTenant(GlobalSecondaryIndex["ApiKeyItem"]):
@@ -110,6 +112,8 @@ class JobItem(_Base):
     archived_at = NumberAttribute(null=True, attr_name="archivedAt")
     # One analyzer at a time per job: duplicate or overlapping messages find the lease held.
     analysis_lease_until = NumberAttribute(null=True, attr_name="analysisLeaseUntil")
+    # The job's own alert policy fields over the tenant's defaults (camelCase JSON).
+    alert_policy = JSONAttribute(null=True, attr_name="alertPolicy")
 
 
 class EndpointsByJob(GlobalSecondaryIndex["EndpointItem"]):
@@ -347,6 +351,108 @@ class RateLimitItem(_Base):
     expires_at = TTLAttribute(null=True, attr_name="expiresAt")
 
 
+class IncidentsByRealert(GlobalSecondaryIndex["IncidentItem"]):
+    """Sparse: only open incidents that remind carry `realertShard`, by when they next do."""
+
+    class Meta:
+        index_name = "byRealert"
+        projection = KeysOnlyProjection()
+
+    realert_shard = UnicodeAttribute(hash_key=True, attr_name="realertShard")
+    realert_at = NumberAttribute(range_key=True, attr_name="realertAt")
+
+
+class IncidentItem(_Base):
+    """A tenant's incidents (`inc_<ms>_...`, so a key range is a time range) and, beside them,
+    one `open#<endpointId>#<kind>` mark per open incident: creating the mark is the conditional
+    write that lets exactly one incident open per endpoint and kind."""
+
+    class Meta(_Base.Meta):
+        table_name = "incidents"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    incident_id = UnicodeAttribute(range_key=True, attr_name="incidentId")
+    # On a mark: the incident it stands for.
+    open_incident = UnicodeAttribute(null=True, attr_name="openIncident")
+    job_id = UnicodeAttribute(null=True, attr_name="jobId")
+    endpoint_id = UnicodeAttribute(null=True, attr_name="endpointId")
+    endpoint_name = UnicodeAttribute(null=True, attr_name="endpointName")
+    kind = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(null=True)
+    opened_at = NumberAttribute(null=True, attr_name="openedAt")
+    failure_count = NumberAttribute(null=True, attr_name="failureCount")
+    opening_run_ids = ListAttribute(of=UnicodeAttribute, null=True, attr_name="openingRunIds")
+    last_error = JSONAttribute(null=True, attr_name="lastError")
+    closed_at = NumberAttribute(null=True, attr_name="closedAt")
+    closing_run_id = UnicodeAttribute(null=True, attr_name="closingRunId")
+    realert_count = NumberAttribute(null=True, attr_name="realertCount")
+    realert_shard = UnicodeAttribute(null=True, attr_name="realertShard")
+    realert_at = NumberAttribute(null=True, attr_name="realertAt")
+    late_by_ms = NumberAttribute(null=True, attr_name="lateByMs")
+    notify_on_recovery = BooleanAttribute(null=True, attr_name="notifyOnRecovery")
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+    by_realert = IncidentsByRealert()
+
+
+class ChannelItem(_Base):
+    """A tenant's alert channels. `target`: a webhook or Slack URL sealed, or an address."""
+
+    class Meta(_Base.Meta):
+        table_name = "channels"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    channel_id = UnicodeAttribute(range_key=True, attr_name="channelId")
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    target = UnicodeAttribute()
+    job_ids = ListAttribute(of=UnicodeAttribute, null=True, attr_name="jobIds")
+    enabled = BooleanAttribute(default=True)
+    created_at = NumberAttribute(attr_name="createdAt")
+    updated_at = NumberAttribute(attr_name="updatedAt")
+
+
+class DeliveryItem(_Base):
+    """One notice event to one channel: `<eventId>#<channelId>` under its incident (or under
+    `test_<channelId>` for channel tests). Claimed with a conditional write before sending, so
+    it is sent at most once whoever else holds the same message; every attempt is kept."""
+
+    class Meta(_Base.Meta):
+        table_name = "deliveries"
+
+    incident_id = UnicodeAttribute(hash_key=True, attr_name="incidentId")
+    delivery_key = UnicodeAttribute(range_key=True, attr_name="deliveryKey")
+    tenant_id = UnicodeAttribute(attr_name="tenantId")
+    channel_id = UnicodeAttribute(attr_name="channelId")
+    channel_kind = UnicodeAttribute(attr_name="channelKind")
+    channel_name = UnicodeAttribute(attr_name="channelName")
+    event_id = UnicodeAttribute(attr_name="eventId")
+    event = UnicodeAttribute()
+    state = UnicodeAttribute()
+    attempt_count = NumberAttribute(default=0, attr_name="attemptCount")
+    attempts = JSONAttribute(null=True)
+    lease_until = NumberAttribute(null=True, attr_name="leaseUntil")
+    created_at = NumberAttribute(attr_name="createdAt")
+    sent_at = NumberAttribute(null=True, attr_name="sentAt")
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+
+
+class OutboxItem(_Base):
+    """Email the local stack would have sent (CRONPILOT_MAILER=outbox), newest last."""
+
+    class Meta(_Base.Meta):
+        table_name = "outbox"
+
+    tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
+    message_id = UnicodeAttribute(range_key=True, attr_name="messageId")
+    to = UnicodeAttribute()
+    sender = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    body = UnicodeAttribute()
+    event_id = UnicodeAttribute(attr_name="eventId")
+    sent_at = NumberAttribute(attr_name="sentAt")
+    expires_at = TTLAttribute(null=True, attr_name="expiresAt")
+
+
 # Logical id in infra/resources.json -> (model, table-name suffix).
 TABLES: dict[str, tuple[type[Model], str]] = {
     "TenantsTable": (TenantItem, "tenants"),
@@ -358,6 +464,10 @@ TABLES: dict[str, tuple[type[Model], str]] = {
     "SessionsTable": (SessionItem, "sessions"),
     "ReflexesTable": (ReflexItem, "reflexes"),
     "RateLimitsTable": (RateLimitItem, "rate-limits"),
+    "IncidentsTable": (IncidentItem, "incidents"),
+    "ChannelsTable": (ChannelItem, "channels"),
+    "DeliveriesTable": (DeliveryItem, "deliveries"),
+    "OutboxTable": (OutboxItem, "outbox"),
 }
 
 

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import TextIO
 
 from cronpilot_client import __version__, exitcodes
-from cronpilot_client.cli import accounts, controls, endpoints, jobs, reflexes, runs, system
+from cronpilot_client.cli import (
+    accounts,
+    alerts,
+    controls,
+    endpoints,
+    jobs,
+    reflexes,
+    runs,
+    system,
+)
 from cronpilot_client.cli.common import Context, Handler, Parser, common_options
 from cronpilot_client.errors import ApiError, CronpilotError, UsageError
 
@@ -25,6 +34,9 @@ DEFAULT_VERBS: dict[str, tuple[str, frozenset[str]]] = {
     "reflexes": ("list", reflexes.VERBS),
     "keys": ("list", accounts.KEY_VERBS),
     "signing-key": ("show", accounts.SIGNING_VERBS),
+    "channels": ("list", alerts.CHANNEL_VERBS),
+    "incidents": ("list", alerts.INCIDENT_VERBS),
+    "alert-policy": ("show", alerts.POLICY_VERBS),
 }
 VALUE_OPTIONS = frozenset({"--api-url", "--api-key", "--admin-token", "--profile", "--timeout"})
 HELP_FLAGS = frozenset({"-h", "--help"})
@@ -43,7 +55,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"cronpilot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (jobs, endpoints, runs, controls, reflexes, accounts, system):
+    for module in (jobs, endpoints, runs, controls, reflexes, accounts, system, alerts):
         module.register(commands, common)
     return parser
 

@@ -16,6 +16,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from chalicelib.domain.alert_responses import (
+    AlertPolicyResponse,
+    ChannelList,
+    ChannelResponse,
+    DeliveryResponse,
+    IncidentDetailResponse,
+    IncidentList,
+    OutboxList,
+)
+from chalicelib.domain.alert_schemas import (
+    AlertPolicyInput,
+    ChannelCreate,
+    ChannelUpdate,
+    IncidentsQuery,
+    OutboxQuery,
+)
 from chalicelib.domain.dashboard import (
     DashboardActivity,
     DashboardActivityQuery,
@@ -125,6 +141,48 @@ def _count(key: str, noun: str) -> Summary:
         return f"{len(items)}{of} {noun}."
 
     return summary
+
+
+CHANNEL_ID = "Alert channel id (chn_...), e.g. from listChannels or createChannel."
+INCIDENT_ID = "Incident id (inc_...), e.g. from listIncidents."
+CHANNEL_NOTES = {
+    "kind": "webhook (signed JSON POST), slack (incoming webhook) or email.",
+    "name": "Channel name, 1-255 characters, e.g. 'On-call Slack'.",
+    "url": (
+        "webhook and slack: the http(s) URL to POST to, e.g. "
+        "https://hooks.slack.com/services/T000/B000/XXXX. A secret: stored encrypted, shown "
+        "masked. Not for email."
+    ),
+    "address": "email: the recipient address, e.g. oncall@example.com. Not for webhook/slack.",
+    "jobIds": (
+        'Ids of the jobs whose incidents this channel hears of, e.g. ["job_..."]; null or '
+        "left out: every job of the tenant."
+    ),
+    "enabled": "false pauses the channel (it hears of nothing) without removing it.",
+}
+INCIDENT_NOTES = {
+    "jobId": "Only incidents of this job (from listJobs).",
+    "endpointId": "Only incidents of this endpoint (from listEndpoints).",
+    "state": "open or closed; left out: both.",
+    "since": "Only incidents opened at or after this ISO-8601 UTC instant.",
+    "until": "Only incidents opened before this ISO-8601 UTC instant.",
+    "limit": "Most incidents to return (1-200). Default 50.",
+}
+
+
+def _channel(channel: Any) -> str:
+    target = channel.get("url") or channel.get("address")
+    return f"Channel '{channel['name']}' ({channel['id']}, {channel['kind']}) to {target}."
+
+
+def _policy(policy: Any) -> str:
+    realert = policy.get("realertMinutes")
+    reminders = f"every {realert} min" if realert else "none"
+    return (
+        f"Alert after {policy['failureThreshold']} consecutive failure(s); recovery notice "
+        f"{'on' if policy['notifyOnRecovery'] else 'off'}; reminders {reminders}; late after "
+        f"{policy['lateAfterMs']} ms."
+    )
 
 
 REFLEX_ID = "Reflex id (rfx_...), e.g. from listReflexes or createReflex."
@@ -483,6 +541,168 @@ TOOLS: tuple[ToolSpec, ...] = (
         ids={"endpointId": REFLEX_ENDPOINT, "id": REFLEX_ID},
         kind="destructive",
         done="Reflex {id} of endpoint {endpointId} removed.",
+    ),
+    # --- alerts: channels, incidents, policies, outbox -------------------------------------
+    ToolSpec(
+        "listChannels",
+        "GET",
+        "/channels",
+        "List alert channels",
+        "List the tenant's alert channels (webhook, slack, email), oldest first: name, kind, "
+        "the masked URL or the address, the jobs each hears of (jobIds null: every job) and "
+        "whether it is enabled. Incident notices go to every enabled channel of the job.",
+        response=ChannelList,
+        summary=_count("channels", "channel(s)"),
+    ),
+    ToolSpec(
+        "createChannel",
+        "POST",
+        "/channels",
+        "Add an alert channel",
+        "Add a channel that hears of incidents: kind webhook (a JSON POST signed with the "
+        "tenant's signing key, like runs) or slack (an incoming-webhook URL) with url, or "
+        "email with address. Private and cloud-metadata addresses are refused. The URL is "
+        "stored encrypted and never shown again whole. Try it with testChannel.",
+        body=ChannelCreate,
+        response=ChannelResponse,
+        kind="write",
+        notes=CHANNEL_NOTES,
+        summary=_channel,
+    ),
+    ToolSpec(
+        "getChannel",
+        "GET",
+        "/channels/{id}",
+        "Get an alert channel",
+        "Get one alert channel: name, kind, masked URL or address, subscribed jobs, enabled.",
+        ids={"id": CHANNEL_ID},
+        response=ChannelResponse,
+        summary=_channel,
+    ),
+    ToolSpec(
+        "updateChannel",
+        "PATCH",
+        "/channels/{id}",
+        "Change an alert channel",
+        "Change a channel's name, url (webhook, slack), address (email), jobIds or enabled; "
+        "fields left out stay as they are (leave url out to keep the stored one). The kind "
+        "never changes.",
+        ids={"id": CHANNEL_ID},
+        body=ChannelUpdate,
+        response=ChannelResponse,
+        kind="idempotent",
+        notes=CHANNEL_NOTES,
+        summary=_channel,
+    ),
+    ToolSpec(
+        "deleteChannel",
+        "DELETE",
+        "/channels/{id}",
+        "Remove an alert channel",
+        "Remove an alert channel: it hears of no further incident. Notices it was sent stay "
+        "listed on their incidents.",
+        ids={"id": CHANNEL_ID},
+        kind="destructive",
+        done="Channel {id} removed.",
+    ),
+    ToolSpec(
+        "testChannel",
+        "POST",
+        "/channels/{id}/test",
+        "Send a test notice",
+        "Send a test notice to a channel now and report how it went: state sent or failed, "
+        "with the attempt's statusCode and error (the URL is never shown).",
+        ids={"id": CHANNEL_ID},
+        response=DeliveryResponse,
+        kind="write",
+        summary=lambda d: f"Test notice to channel {d['channelId']}: {d['state']}.",
+    ),
+    ToolSpec(
+        "listIncidents",
+        "GET",
+        "/incidents",
+        "List incidents",
+        "List incidents, open ones first, then closed, each newest first. An incident of kind "
+        "failures opens when an endpoint's consecutive failures reach its job's "
+        "failureThreshold and closes on its next success; one of kind late opens when a "
+        "scheduled slot has not started lateAfterMs after its time. Filter by jobId, "
+        "endpointId, state, since and until (opening time).",
+        query=IncidentsQuery,
+        response=IncidentList,
+        notes=INCIDENT_NOTES,
+        summary=_count("incidents", "incident(s)"),
+    ),
+    ToolSpec(
+        "getIncident",
+        "GET",
+        "/incidents/{id}",
+        "Get an incident",
+        "Get one incident with the failed runs that opened it (openingRuns), its last error, "
+        "and every notification sent or tried per channel, with each attempt's outcome.",
+        ids={"id": INCIDENT_ID},
+        response=IncidentDetailResponse,
+        summary=lambda i: (
+            f"Incident {i['id']} ({i['kind']}) on '{i['endpointName']}': {i['state']}."
+        ),
+    ),
+    ToolSpec(
+        "getAlertDefaults",
+        "GET",
+        "/alert-policy",
+        "Get the alert defaults",
+        "Get the tenant's alert defaults, which every job's policy starts from: "
+        "failureThreshold, notifyOnRecovery, realertMinutes (null: no reminders) and "
+        "lateAfterMs.",
+        response=AlertPolicyResponse,
+        summary=_policy,
+    ),
+    ToolSpec(
+        "setAlertDefaults",
+        "PUT",
+        "/alert-policy",
+        "Set the alert defaults",
+        "Replace the tenant's alert defaults; fields left out take the built-in defaults "
+        "(failureThreshold 3, notifyOnRecovery true, realertMinutes null, lateAfterMs 60000).",
+        body=AlertPolicyInput,
+        response=AlertPolicyResponse,
+        kind="idempotent",
+        summary=_policy,
+    ),
+    ToolSpec(
+        "getJobAlertPolicy",
+        "GET",
+        "/jobs/{id}/alert-policy",
+        "Get a job's alert policy",
+        "Get a job's effective alert policy and ownFields, the fields the job sets itself (the "
+        "others follow the tenant's defaults).",
+        ids={"id": JOB_ID},
+        response=AlertPolicyResponse,
+        summary=_policy,
+    ),
+    ToolSpec(
+        "setJobAlertPolicy",
+        "PUT",
+        "/jobs/{id}/alert-policy",
+        "Set a job's alert policy",
+        "Replace the fields a job sets itself; fields left out follow the tenant's defaults. "
+        "e.g. failureThreshold 1 to hear of the first failure, realertMinutes 60 for hourly "
+        "reminders while an incident stays open.",
+        ids={"id": JOB_ID},
+        body=AlertPolicyInput,
+        response=AlertPolicyResponse,
+        kind="idempotent",
+        summary=_policy,
+    ),
+    ToolSpec(
+        "listOutbox",
+        "GET",
+        "/outbox",
+        "Read the local email outbox",
+        "Read the alert email the local stack would have sent (it keeps email in an outbox "
+        "instead of sending it), newest first: to, from, subject, body.",
+        query=OutboxQuery,
+        response=OutboxList,
+        summary=_count("messages", "message(s)"),
     ),
     # --- runs, health, sessions -----------------------------------------------------------
     ToolSpec(

@@ -36,6 +36,19 @@ EXTRA_TOOLS = {
     "createReflex",
     "replaceReflex",
     "deleteReflex",
+    "listChannels",
+    "createChannel",
+    "getChannel",
+    "updateChannel",
+    "deleteChannel",
+    "testChannel",
+    "listIncidents",
+    "getIncident",
+    "getAlertDefaults",
+    "setAlertDefaults",
+    "getJobAlertPolicy",
+    "setJobAlertPolicy",
+    "listOutbox",
 }
 # Second spellings of a route (docs/api.md "Aliases"): one tool covers both.
 ALIASES = {
@@ -89,7 +102,7 @@ def shape(path: str) -> str:
 async def test_the_reference_names_plus_sessions_keys_and_reflexes(client: Client) -> None:
     listed = (await client.list_tools()).tools
     names = [tool.name for tool in listed]
-    assert len(names) == len(set(names)) == 37
+    assert len(names) == len(set(names)) == 50
     assert set(REFERENCE_TOOLS) <= set(names)
     assert set(names) - set(REFERENCE_TOOLS) == EXTRA_TOOLS
     for tool in listed:
@@ -161,6 +174,13 @@ QUERY_SAMPLES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-02T00:00:00Z",
          "jobId": "job_1", "eventType": "runs", "limit": "9", "offset": "4"},
     ),
+    "listIncidents": (
+        {"jobId": "job_1", "endpointId": "ep_1", "state": "open",
+         "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "limit": 5},
+        {"jobId": "job_1", "endpointId": "ep_1", "state": "open",
+         "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z", "limit": "5"},
+    ),
+    "listOutbox": ({"limit": 3}, {"limit": "3"}),
 }  # fmt: skip
 
 
@@ -194,6 +214,13 @@ async def test_only_the_given_fields_are_sent(client: Client, recording: Recordi
          "POST", "/api/endpoints/ep_1/pause", {"pausedUntil": "2030-01-01T08:00:00Z"}),
         ("clearHints", {"id": "ep/1"}, "DELETE", "/api/endpoints/ep%2F1/hints", None),
         ("createSigningKey", {}, "POST", "/api/signing-keys", None),
+        ("createChannel", {"kind": "email", "name": "On call", "address": "oncall@example.com"},
+         "POST", "/api/channels", {"kind": "email", "name": "On call",
+                                   "address": "oncall@example.com"}),
+        ("updateChannel", {"id": "chn_1", "enabled": False},
+         "PATCH", "/api/channels/chn_1", {"enabled": False}),
+        ("setJobAlertPolicy", {"id": "job_1", "realertMinutes": None},
+         "PUT", "/api/jobs/job_1/alert-policy", {"realertMinutes": None}),
     ]  # fmt: skip
     for name, arguments, method, path, body in calls:
         recording.requests.clear()
@@ -224,6 +251,10 @@ async def test_bad_arguments_send_nothing(client: Client, recording: Recording) 
         ("pauseResumeEndpoint", {"id": "e", "pausedUntil": "2030-01-01T08:00:00"}, "timezone"),
         ("listEndpointRuns", {"id": "e", "limit": 1000}, "limit"),
         ("getDashboardStats", {"startDate": "last week", "endDate": "2026-01-01"}, "startDate"),
+        ("createChannel", {"kind": "pager", "name": "x", "url": "https://e.com"}, "kind"),
+        ("createChannel", {"kind": "email", "name": "x", "address": "nope"}, "address"),
+        ("createChannel", {"kind": "webhook", "name": "x"}, "url"),
+        ("setJobAlertPolicy", {"id": "j", "failureThreshold": 0}, "failureThreshold"),
     ]  # fmt: skip
     for name, arguments, expected in bad_calls:
         result = await client.call_tool(name, arguments)

@@ -247,7 +247,7 @@ async def test_streamable_http_transport(cp_stack: Stack, tmp_path: Path) -> Non
         assert server.poll() is None, (tmp_path / "mcp-http.log").read_text()
         async with Client(f"http://{HOST}:{port}/mcp") as client:
             tools = (await client.list_tools()).tools
-            assert len(tools) == 37
+            assert len(tools) == 50
             keys = await call(client, "listApiKeys", {})
             assert any(key["start"] and API_KEY.startswith(key["start"]) for key in keys["apiKeys"])
     finally:

@@ -21,7 +21,8 @@ SAM = ROOT / "build" / "package-dev" / "sam.json"
 SETTING = re.compile(r'"((?:CRONPILOT|OPENAI)_[A-Z_]+)"')
 DEPLOY_REQUIRED = {"CRONPILOT_STAGE", "CRONPILOT_TABLE_PREFIX", "CRONPILOT_ADMIN_TOKEN_PARAM"}
 LOGICAL = {"dispatch": "Dispatch", "execute": "Execute", "analyze": "Analyze",
-           "analyzer": "Analyzer", "api_handler": "APIHandler"}  # fmt: skip
+           "analyzer": "Analyzer", "api_handler": "APIHandler",
+           "notifier": "Notifier"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ def test_every_table_and_queue_is_defined(sam: dict[str, Any]) -> None:
     for queue, dlq in (
         ("RunsQueue", "RunsDeadLetterQueue"),
         ("AnalysisQueue", "AnalysisDeadLetterQueue"),
+        ("NotificationsQueue", "NotificationsDeadLetterQueue"),
     ):
         redrive = resources[queue]["Properties"]["RedrivePolicy"]
         assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
@@ -117,6 +119,7 @@ def test_alarms_watch_what_the_operations_guide_lists(sam: dict[str, Any]) -> No
     assert alarms == {
         "RunsDeadLetterAlarm",
         "AnalysisDeadLetterAlarm",
+        "NotificationsDeadLetterAlarm",
         "ExecutorErrorsAlarm",
         "DispatcherNotRunningAlarm",
         "RunLatenessAlarm",

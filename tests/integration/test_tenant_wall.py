@@ -12,6 +12,7 @@ from chalicelib.api.http import REGISTRY, RouteSpec
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import AnalysisSession, Run
 from chalicelib.domain.ids import run_id, session_id
+from chalicelib.domain.incidents import Incident, incident_id
 from tests.conftest import ENDPOINT, T0, Api, new_tenant, snapshot
 
 VALID_BODIES: dict[str, Any] = {
@@ -26,6 +27,8 @@ VALID_BODIES: dict[str, Any] = {
         "do": {"action": "pause", "forMinutes": 10},
         "reason": "hijacked",
     },
+    "ChannelUpdate": {"name": "hijacked"},
+    "AlertPolicyInput": {"failureThreshold": 1},
 }
 
 ID_ROUTES = [s for s in REGISTRY.specs if "{" in s.path and s.auth == "apiKey"]
@@ -46,7 +49,13 @@ def tenant_a(deps: Deps, api: Api) -> dict[str, str]:
     deps.sessions.put(session)
     key = api.get("/api/api-keys").body["apiKeys"][0]["id"]
     reflex = api.post(f"/api/endpoints/{ep['id']}/reflexes", VALID_BODIES["ReflexSpec"]).body
+    channel = {"kind": "email", "name": "A", "address": "a@example.com"}
+    channel_id = api.post("/api/channels", channel).body["id"]
+    incident = Incident("acme", incident_id(T0), job["id"], ep["id"], "A", "failures", "open", T0)
+    assert deps.incidents.open(incident)
     return {
+        "channel_id": channel_id,
+        "incident_id": incident.id,
         "reflex_id": reflex["id"],
         "job_id": job["id"],
         "endpoint_id": ep["id"],

@@ -1,0 +1,120 @@
+"""Alerts on the local stack, end to end: an endpoint failing on a loopback target opens an
+incident and its notice reaches a loopback webhook (signed, checked with the README's receiver
+code) and a loopback Slack receiver once each; its recovery sends one recovery notice each; a
+channel test arrives; the email channel's notices land in the outbox. Reminders and the
+exactly-once cases (duplicates, a killed notifier) are driven on the manual clock in
+tests/integration/test_alerts.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack, wait_until
+from tests.integration.test_caller import Target, _send
+from tests.unit.test_readme_receiver import _snippet
+
+NOTICE_DEADLINE_S = 30.0
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    server = Target()
+    yield server
+    server.close()
+
+
+def _tenant(stack: Stack) -> dict[str, str]:
+    """A tenant of its own (its signing key is created here, so its raw key is known)."""
+    token = (stack.home / "admin-token").read_text().strip()
+    made = stack.http.post(
+        "/admin/tenants",
+        content=json.dumps({"name": "Alerts E2E"}),
+        headers={"x-admin-token": token},
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["apiKey"]["key"]
+    signing = stack.http.post("/signing-keys", headers={"x-api-key": key})
+    assert signing.status_code == 201, signing.text
+    return {"key": key, "signing": signing.json()["rawKey"]}
+
+
+def test_an_incident_reaches_webhook_slack_and_email_once_then_recovers(
+    stack: Stack, target: Target
+) -> None:
+    state = {"job": 503}
+
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        code = state["job"] if h.path.startswith("/job") else 200
+        _send(h, code, b'{"ok": true}', "application/json")
+
+    target.answer = answer
+    tenant = _tenant(stack)
+    headers = {"x-api-key": tenant["key"]}
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        content = json.dumps(body) if body is not None else None
+        reply = stack.http.request(method, path, content=content, headers=headers)
+        assert reply.status_code < 300, reply.text
+        return reply.json() if reply.content else None
+
+    job = call("POST", "/jobs", {"name": "Alerted"})["id"]
+    call("PUT", f"/jobs/{job}/alert-policy", {"failureThreshold": 2})
+    webhook = {"kind": "webhook", "name": "Ops", "url": target.url + "/hook"}
+    hook = call("POST", "/channels", webhook)
+    call("POST", "/channels", {"kind": "slack", "name": "#ops", "url": target.url + "/slack"})
+    call("POST", "/channels", {"kind": "email", "name": "Me", "address": "me@example.com"})
+    endpoint = call(
+        "POST",
+        f"/jobs/{job}/endpoints",
+        {"name": "Flaky", "url": target.url + "/job", "baselineIntervalMs": 1000},
+    )["id"]
+
+    def got(path: str) -> list[dict[str, Any]]:
+        return [r for r in target.received if r["path"] == path]
+
+    try:
+        wait_until(
+            lambda: len(got("/hook")) >= 1 and len(got("/slack")) >= 1,
+            NOTICE_DEADLINE_S,
+            "the opening notice at the webhook and Slack",
+        )
+        state["job"] = 200
+        wait_until(
+            lambda: len(got("/hook")) >= 2 and len(got("/slack")) >= 2,
+            NOTICE_DEADLINE_S,
+            "the recovery notice at the webhook and Slack",
+        )
+    finally:
+        call("POST", f"/jobs/{job}/pause")
+
+    opened, recovered = (json.loads(r["body"]) for r in got("/hook")[:2])
+    assert (opened["type"], recovered["type"]) == ("incident.opened", "incident.recovered")
+    assert opened["incident"]["endpointId"] == endpoint
+    assert opened["link"] == f"{stack.base_url}/incidents/{opened['incident']['id']}"
+    check = _snippet()
+    for hit in got("/hook"):
+        assert check(tenant["signing"], hit["headers"], hit["body"].encode())
+    slack_text = json.loads(got("/slack")[0]["body"])["blocks"][0]["text"]["text"]
+    assert "Flaky" in slack_text and "|View the incident>" in slack_text
+
+    incident = call("GET", f"/incidents/{opened['incident']['id']}")
+    assert incident["state"] == "closed" and len(incident["openingRuns"]) == 2
+    sent = sorted((n["event"], n["channelKind"], n["state"]) for n in incident["notifications"])
+    assert sent == sorted(
+        (event, kind, "sent")
+        for event in ("opened", "recovered")
+        for kind in ("webhook", "slack", "email")
+    )
+    # Exactly one delivery per event and channel, and the receivers saw exactly those.
+    assert len(got("/hook")) == 2 and len(got("/slack")) == 2
+    subjects = [m["subject"] for m in call("GET", "/outbox")["messages"]]
+    assert len(subjects) == 2 and subjects[0].startswith("[Cronpilot] Resolved")
+
+    tested = call("POST", f"/channels/{hook['id']}/test")
+    assert tested["state"] == "sent"
+    assert json.loads(got("/hook")[-1]["body"])["type"] == "channel.test"
