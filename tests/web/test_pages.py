@@ -325,5 +325,7 @@ def test_every_page_renders_with_data_and_empty(
     assert browser.get(f"{ROOT}?window=1y").status == 400
     live = browser.get(ROOT, x_cronpilot_partial="live")
     assert live.status == 200 and "<html" not in live.text and "Runs, last 24 h" in live.text
+    live = browser.get(f"{ROOT}/endpoints/{endpoint_id}", x_cronpilot_partial="live")
+    assert live.status == 200 and "<html" not in live.text and "badge-failed" in live.text
     assert browser.get(f"{ROOT}/static/app.js").status == 200
     assert browser.get(f"{ROOT}/static/..%2Fsession.py").status == 404
