@@ -26,7 +26,7 @@ from chalicelib.services.endpoints import get_endpoint
 from chalicelib.web.charts import interval_chart, sparkline
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-FEED_LIMIT = 50
+FEED_LIMIT = 30
 NEXT_RUNS = 10
 RUNS_PAGE = 20
 CHART_RUNS = 200
@@ -106,9 +106,11 @@ def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def tiles(deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint]) -> list[Tile]:
-    """The overview's tiles, in order. New tiles (e.g. open incidents) are added here."""
-    day = deps.runs.for_tenant(tenant.id, now - timedelta(hours=24), now, now)
+def tiles(
+    deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint], day: list[Run]
+) -> list[Tile]:
+    """The overview's tiles, in order, from the tenant's runs of the last 24 h (`day`).
+    New tiles (e.g. open incidents) are added here."""
     finished = [r for r in day if r.status != "running"]
     ok = sum(1 for r in finished if r.status == "success")
     rate = f"{100 * ok / len(finished):.1f}%" if finished else "—"
@@ -132,7 +134,7 @@ def tiles(deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint]) 
         ),
         Tile(
             "Planner this month",
-            f"{len(sessions)} sessions",
+            f"{len(sessions)} session{'' if len(sessions) == 1 else 's'}",
             budget + (" (over budget)" if usage.over_budget else ""),
             "bad" if usage.over_budget else "neutral",
         ),
@@ -219,9 +221,11 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
     start = now - WINDOWS[window]
     shown = [e for e in live if job_id is None or e.job_id == job_id]
     shown_ids = {e.id for e in shown} | ({e.id for e in all_endpoints} if job_id is None else set())
-    runs = [
-        r for r in deps.runs.for_tenant(tenant.id, start, now, now) if r.endpoint_id in shown_ids
-    ]
+    # One read serves the tiles (last 24 h, whole tenant) and the feed (the window, filtered).
+    read_from = min(start, now - WINDOWS["24h"])
+    every_run = deps.runs.for_tenant(tenant.id, read_from, now, now)  # summaries: no bodies
+    day = [r for r in every_run if r.started_at >= now - WINDOWS["24h"]]
+    runs = [r for r in every_run if r.started_at >= start and r.endpoint_id in shown_ids]
     sessions = [
         s
         for s in deps.sessions.for_tenant(tenant.id, start, now, now)
@@ -237,7 +241,7 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
     scheduled = [e for e in shown if job_by_id[e.job_id].schedulable and not e.paused_at(now)]
     scheduled.sort(key=lambda e: e.next_run_at)
     return {
-        "tiles": tiles(deps, tenant, now, live),
+        "tiles": tiles(deps, tenant, now, live, day),
         "next_runs": scheduled[:NEXT_RUNS],
         "in_flight": [r for r in runs if r.status == "running"],
         "feed": feed[:FEED_LIMIT],
@@ -329,7 +333,10 @@ def endpoint_detail(
         raise ValidationFailed.field("cause", "must be one of " + ", ".join(CAUSES))
     query = RunsQuery.model_validate({"status": status, "offset": params.get("offset") or 0})
     recent, total_all = deps.runs.page(tenant.id, endpoint.id, now, None, CHART_RUNS, 0)
-    if cause is None:
+    if cause is None and query.status is None and query.offset + RUNS_PAGE <= len(recent):
+        # The chart's read already holds this page: no second query and count.
+        shown, total = recent[query.offset : query.offset + RUNS_PAGE], total_all
+    elif cause is None:
         shown, total = observe.list_runs(
             deps,
             tenant,
