@@ -27,6 +27,8 @@ from chalicelib.web.charts import interval_chart, sparkline
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 FEED_LIMIT = 30
+# With a job filter, the newest runs of the whole tenant read to find the job's.
+FEED_SCAN = 200
 NEXT_RUNS = 10
 RUNS_PAGE = 20
 CHART_RUNS = 200
@@ -106,25 +108,33 @@ def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def tiles(
-    deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint], day: list[Run]
-) -> list[Tile]:
-    """The overview's tiles, in order, from the tenant's runs of the last 24 h (`day`).
-    New tiles (e.g. open incidents) are added here."""
+def day_counts(deps: Deps, tenant: Tenant, now: datetime) -> tuple[int, int, int]:
+    """(runs, finished, succeeded) over the last 24 h, remembered for a minute per tenant."""
+    cached = deps.dashboard_counts.get(tenant.id, now)
+    if cached is not None:
+        return cached
+    day = deps.runs.for_tenant(tenant.id, now - WINDOWS["24h"], now, now)
     finished = [r for r in day if r.status != "running"]
-    ok = sum(1 for r in finished if r.status == "success")
-    rate = f"{100 * ok / len(finished):.1f}%" if finished else "—"
+    counts = (len(day), len(finished), sum(1 for r in finished if r.status == "success"))
+    deps.dashboard_counts.put(tenant.id, counts, now)
+    return counts
+
+
+def tiles(deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint]) -> list[Tile]:
+    """The overview's tiles, in order. New tiles (e.g. open incidents) are added here."""
+    total, finished, ok = day_counts(deps, tenant, now)
+    rate = f"{100 * ok / finished:.1f}%" if finished else "—"
     failing = [e for e in endpoints if e.archived_at is None and e.failure_count > 0]
     usage = ai_usage(deps, tenant)
     sessions = deps.sessions.for_tenant(tenant.id, _month_start(now), now, now)
     budget = f"{usage.tokens_used:,} of {usage.tokens_limit:,} tokens"
     return [
-        Tile("Runs, last 24 h", f"{len(day):,}", f"{len(finished) - ok} failed"),
+        Tile("Runs, last 24 h", f"{total:,}", f"{finished - ok} failed"),
         Tile(
             "Success rate, 24 h",
             rate,
-            f"{ok} of {len(finished)} finished",
-            "neutral" if not finished else ("good" if ok == len(finished) else "warn"),
+            f"{ok} of {finished} finished",
+            "neutral" if not finished else ("good" if ok == finished else "warn"),
         ),
         Tile(
             "Failing endpoints",
@@ -221,11 +231,10 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
     start = now - WINDOWS[window]
     shown = [e for e in live if job_id is None or e.job_id == job_id]
     shown_ids = {e.id for e in shown} | ({e.id for e in all_endpoints} if job_id is None else set())
-    # One read serves the tiles (last 24 h, whole tenant) and the feed (the window, filtered).
-    read_from = min(start, now - WINDOWS["24h"])
-    every_run = deps.runs.for_tenant(tenant.id, read_from, now, now)  # summaries: no bodies
-    day = [r for r in every_run if r.started_at >= now - WINDOWS["24h"]]
-    runs = [r for r in every_run if r.started_at >= start and r.endpoint_id in shown_ids]
+    # The feed shows the newest few: one page of the by-tenant index, whatever the volume.
+    wanted = FEED_LIMIT if job_id is None else FEED_SCAN
+    newest = deps.runs.newest_for_tenant(tenant.id, start, now, now, wanted)
+    runs = [r for r in newest if r.endpoint_id in shown_ids]
     sessions = [
         s
         for s in deps.sessions.for_tenant(tenant.id, start, now, now)
@@ -241,11 +250,11 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
     scheduled = [e for e in shown if job_by_id[e.job_id].schedulable and not e.paused_at(now)]
     scheduled.sort(key=lambda e: e.next_run_at)
     return {
-        "tiles": tiles(deps, tenant, now, live, day),
+        "tiles": tiles(deps, tenant, now, live),
         "next_runs": scheduled[:NEXT_RUNS],
         "in_flight": [r for r in runs if r.status == "running"],
         "feed": feed[:FEED_LIMIT],
-        "feed_total": len(feed),
+        "feed_more": len(feed) > FEED_LIMIT or len(newest) == wanted,
         "jobs": [j for j in job_list if j.status != "archived"],
         "job_names": {j.id: j.name for j in job_list},
         "names": names,

@@ -322,6 +322,8 @@ def test_every_page_renders_with_data_and_empty(
     assert session_page.status == 200 and "set_interval" in session_page.text
     overview = browser.get(f"{ROOT}?window=7d&job={job_id}")
     assert "Planner looked at Health Check" in overview.text
+    # The 24-hour counts are a minute old at most: the first overview's zeros have expired.
+    assert '<p class="value">3</p>' in overview.text and "1 failed" in overview.text
     assert browser.get(f"{ROOT}?window=1y").status == 400
     live = browser.get(ROOT, x_cronpilot_partial="live")
     assert live.status == 200 and "<html" not in live.text and "Runs, last 24 h" in live.text
