@@ -135,8 +135,10 @@ def _shoot(stack: Any, health_url: str) -> None:
         reasoning="error_count rose to 4 and the status is degraded. Polling every 10 s for "
         "30 minutes to see the recovery as soon as it happens; the baseline resumes after.",
         tool_calls=(
-            _call("get_recent_runs", {"limit": 5}, {"runs": [{"status": "failed", "code": 503}]}),
-            _call("set_interval", {"intervalMs": 10_000, "ttlMinutes": 30}, {"ok": True}),
+            _call(
+                "get_response_history", {"limit": 5}, {"runs": [{"status": "failed", "code": 503}]}
+            ),
+            _call("propose_interval", {"intervalMs": 10_000, "ttlMinutes": 30}, {"ok": True}),
         ),
         token_usage=1840,
         input_tokens=1610,

@@ -6,14 +6,18 @@ rule (domain/schemas.py), so a form can accept nothing the API would refuse."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
+
+from pydantic import BaseModel
 
 from chalicelib.domain.entities import Endpoint, Job
 from chalicelib.domain.errors import DomainError
-from chalicelib.domain.schemas import MAX_INTERVAL_MS, MAX_TIMEOUT_MS, MIN_INTERVAL_MS
+from chalicelib.domain.schemas import MAX_INTERVAL_MS, MAX_TIMEOUT_MS, MIN_INTERVAL_MS, parse
+from chalicelib.web.charts import human_ms
 
 Form = dict[str, str]
+M = TypeVar("M", bound=BaseModel)
 
 # The API's field -> the form's input, for placing an error next to its field.
 _FIELD_OF = {
@@ -74,7 +78,7 @@ def _seconds(form: Form, name: str, errors: FormErrors) -> int | None:
         return None
     low, high = _SECONDS[name]
     if not low <= ms <= high:
-        errors.fields[name] = f"must be between {low // 1000} and {high // 1000} seconds"
+        errors.fields[name] = f"must be between {human_ms(low)} and {human_ms(high)}"
         return None
     return ms
 
@@ -89,8 +93,23 @@ def job_body(form: Form) -> dict[str, Any]:
     return {"name": form.get("name", "").strip(), "description": _text(form, "description")}
 
 
-def endpoint_body(form: Form) -> dict[str, Any]:
-    """The EndpointCreate body of an endpoint form (also sent whole as the update)."""
+def checked(model: type[M], body: dict[str, Any], errors: FormErrors, kind: str = "") -> M:
+    """`body` validated by the API's schema; the form's own errors and the schema's come back
+    together (the form's first where both name a field)."""
+    try:
+        parsed = parse(model, body)
+    except DomainError as exc:
+        for name, message in errors_of(exc, kind).fields.items():
+            errors.fields.setdefault(name, message)
+        raise errors from None
+    if errors.fields:
+        raise errors
+    return parsed
+
+
+def endpoint_body(form: Form) -> tuple[dict[str, Any], FormErrors]:
+    """The EndpointCreate body of an endpoint form (also sent whole as the update), with what
+    the form itself found wrong (seconds that are not numbers or out of range)."""
     errors = FormErrors()
     body: dict[str, Any] = {
         "name": form.get("name", "").strip(),
@@ -110,9 +129,7 @@ def endpoint_body(form: Form) -> dict[str, Any]:
         body["baselineIntervalMs"] = _seconds(form, "every", errors)
         if body["baselineIntervalMs"] is None:
             errors.fields.setdefault("every", "how often to run, in seconds, is required")
-    if errors.fields:
-        raise errors
-    return body
+    return body, errors
 
 
 def job_form(job: Job | None) -> Form:

@@ -286,7 +286,8 @@ def endpoint_new(ctx: Ctx, job_id: str) -> Response:
     job = jobs.get_job(ctx.deps, ctx.tenant, job_id)
     if ctx.request.method == "POST":
         try:
-            request = parse(EndpointCreate, forms.endpoint_body(ctx.form))
+            body, found = forms.endpoint_body(ctx.form)
+            request = forms.checked(EndpointCreate, body, found, ctx.form.get("schedule", ""))
             created = endpoints.create_endpoint(ctx.deps, ctx.tenant, job_id, request)
         except forms.FormErrors as errors:
             return _endpoint_form(ctx, job, None, errors, 400)
@@ -304,7 +305,8 @@ def endpoint_edit(ctx: Ctx, endpoint_id: str) -> Response:
     job = jobs.get_job(ctx.deps, ctx.tenant, endpoint.job_id)
     if ctx.request.method == "POST":
         try:
-            request = parse(EndpointUpdate, forms.endpoint_body(ctx.form))
+            body, found = forms.endpoint_body(ctx.form)
+            request = forms.checked(EndpointUpdate, body, found, ctx.form.get("schedule", ""))
             endpoints.update_endpoint(ctx.deps, ctx.tenant, job.id, endpoint_id, request)
         except forms.FormErrors as errors:
             return _endpoint_form(ctx, job, endpoint, errors, 400)

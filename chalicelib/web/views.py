@@ -31,7 +31,7 @@ FEED_LIMIT = 30
 FEED_SCAN = 200
 NEXT_RUNS = 10
 RUNS_PAGE = 20
-CHART_RUNS = 200
+CHART_RUNS = 100
 # How far back a job page looks for each endpoint's last run (one read for the whole job).
 LAST_RUN_LOOKBACK = timedelta(days=7)
 CAUSES = (

@@ -207,7 +207,8 @@ def test_validation_errors_sit_next_to_their_field_and_write_nothing(browser: Br
     bad = dict(HEALTH, url="ftp://example.com", every="0.5", name="Bad", csrf=form.csrf())
     refused = browser.post(f"{ROOT}/jobs/{job_id}/endpoints/new", bad)
     assert refused.status == 400
-    assert 'id="e-every"' in refused.text and "between 1 and" in refused.text
+    assert 'id="e-every"' in refused.text and "between 1 s and 366 d" in refused.text
+    assert 'id="e-url"' in refused.text  # every field's error at once
     assert snapshot() == before
     bad = dict(HEALTH, url="ftp://example.com", csrf=form.csrf())
     refused = browser.post(f"{ROOT}/jobs/{job_id}/endpoints/new", bad)
