@@ -3,7 +3,6 @@ always scoped to the signed-in tenant (another tenant's id is NotFound, as in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from chalicelib.domain.responses import (
     SigningKeyInfo,
     reflexes_set,
 )
-from chalicelib.domain.schemas import RunsQuery, SessionsQuery
+from chalicelib.domain.schemas import RunsQuery, SessionsQuery, parse
 from chalicelib.services import accounts, jobs, observe, reflexes, signing_keys
 from chalicelib.services.ai_usage import ai_usage
 from chalicelib.services.endpoints import get_endpoint
@@ -340,7 +339,7 @@ def endpoint_detail(
     cause = params.get("cause") or None
     if cause is not None and cause not in CAUSES:
         raise ValidationFailed.field("cause", "must be one of " + ", ".join(CAUSES))
-    query = RunsQuery.model_validate({"status": status, "offset": params.get("offset") or 0})
+    query = parse(RunsQuery, {"status": status, "offset": params.get("offset") or 0})
     recent, total_all = deps.runs.page(tenant.id, endpoint.id, now, None, CHART_RUNS, 0)
     if cause is None and query.status is None and query.offset + RUNS_PAGE <= len(recent):
         # The chart's read already holds this page: no second query and count.
@@ -413,6 +412,3 @@ def keys_page(deps: Deps, tenant: Tenant) -> dict[str, Any]:
         "signing": SigningKeyInfo.of(signing_keys.get_key(deps, tenant), now),
         "now": now,
     }
-
-
-Builder = Callable[..., dict[str, Any]]

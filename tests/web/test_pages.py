@@ -317,6 +317,8 @@ def test_every_page_renders_with_data_and_empty(
     )
     assert browser.get(f"{ROOT}/endpoints/{endpoint_id}?cause=reflex").status == 200
     assert browser.get(f"{ROOT}/endpoints/{endpoint_id}?cause=nope").status == 400
+    assert browser.get(f"{ROOT}/endpoints/{endpoint_id}?status=nope").status == 400
+    assert browser.get(f"{ROOT}/endpoints/{endpoint_id}?offset=-1").status == 400
     run_page = browser.get(f"{ROOT}/runs/{runs[0].id}")
     assert run_page.status == 200 and "healthy" in run_page.text
     session_page = browser.get(f"{ROOT}/sessions/{session.id}")
