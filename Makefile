@@ -9,7 +9,7 @@ STAGE ?= dev
 
 .PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
 	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence \
-	bench-alerts
+	bench-alerts browser bench-dashboard screenshots
 
 install: $(STAMP)
 
@@ -24,12 +24,19 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/cronpilot local
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory lint-template STAGE=dev
 	$(BIN)/pytest
+
+# Headless Chromium for the dashboard's browser tests and screenshots: Debian's package,
+# installed when missing (CI runs as root on a clean machine). Without it those tests fail.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the dashboard's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # The deployable template of a stage (offline: needs the package index, not AWS).
 package: $(STAMP)
@@ -66,6 +73,14 @@ bench-persistence: $(STAMP)
 # Incident notice latency (opening run -> webhook) -> bench/results/alert_latency.txt
 bench-alerts: $(STAMP)
 	$(BIN)/python -m bench.alert_latency
+
+# Dashboard page server times on the local stack -> bench/results/dashboard_latency.txt
+bench-dashboard: $(STAMP)
+	$(BIN)/python -m bench.dashboard_latency
+
+# The README's screenshots of every dashboard page -> docs/screenshots/*.png
+screenshots: $(STAMP) browser
+	$(BIN)/python -m bench.screenshots
 
 # The planner in virtual time with the scripted policy -> bench/results/planner_sim.txt
 sim-planner: $(STAMP)

@@ -22,6 +22,7 @@ from chalicelib.api import (
 )
 from chalicelib.engine import handlers, notify
 from chalicelib.settings import get_settings
+from chalicelib.web import routes as web
 
 # configure_logs=False: Chalice would otherwise pin the "cronpilot" logger to ERROR without
 # propagation, silencing every cronpilot.* warning.
@@ -41,6 +42,8 @@ for router in (
     alerts,
 ):
     app.register_blueprint(router.api.blueprint)
+# The web dashboard (/api/ui): its own sign-in cookie, same services.
+app.register_blueprint(web.bp)
 middleware.register(app)
 
 

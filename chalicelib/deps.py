@@ -71,6 +71,11 @@ class Deps:
     caller: Caller = field(init=False)
     signing_cache: TtlCache[SigningKey] = field(init=False)
     run_finished: RunFinishedHub = field(init=False)
+    # The dashboard's 24-hour run counts per tenant (web/views.py): a tenant-wide read that the
+    # live overview would otherwise repeat every few seconds.
+    dashboard_counts: TtlCache[tuple[int, int, int]] = field(
+        default_factory=lambda: TtlCache(timedelta(seconds=60))
+    )
     # Seals secret header values at rest (KMS on AWS, a key file locally).
     sealer: Sealer = field(init=False)
     # Opens and closes incidents as runs settle; finds late slots and due reminders.

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import DomainError, PayloadTooLarge, RateLimited
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.services.accounts import authenticate
 from chalicelib.store.overload import is_overload
+from chalicelib.web import paths as web_paths
 
 log = logging.getLogger("cronpilot.api")
 
@@ -70,6 +71,8 @@ def decorate(response: Response, path: str, request_id: str) -> Response:
         response.headers.setdefault(name, value)
     docs = path.endswith(("/reference", "/doc"))
     response.headers["Content-Security-Policy"] = DOCS_CSP if docs else STRICT_CSP
+    if web_paths.is_web_path(path):
+        response.headers["Content-Security-Policy"] = web_paths.CSP
     return response
 
 
@@ -89,6 +92,9 @@ def _authorised(event: Request, get_response: Callable[[Request], Response]) -> 
         raise PayloadTooLarge(f"Request body is larger than {limit_kb} KB")
     path = event.path or ""
     if path in PUBLIC_PATHS or path.startswith(ADMIN_PREFIX):
+        return get_response(event)
+    if web_paths.is_web_path(path):
+        # The dashboard signs in with its own session cookie (chalicelib/web/session.py).
         return get_response(event)
     tenant, key = authenticate(deps, event.headers.get("x-api-key"))
     kind = limit_class(event.method, path)

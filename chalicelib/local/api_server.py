@@ -31,6 +31,7 @@ from chalice.config import Config
 from chalicelib.api.http import envelope
 from chalicelib.api.middleware import decorate
 from chalicelib.domain.errors import DomainError, NotFound, PayloadTooLarge, ValidationFailed
+from chalicelib.web.paths import ROOT as WEB_ROOT
 
 log = logging.getLogger("cronpilot-local.api")
 
@@ -80,6 +81,10 @@ class ApiRequestHandler(local.ChaliceRequestHandler):
             self._refuse(refused.error)
             return
         routed = strip_prefix(self.path)
+        if routed is None and self.public_path == "/":
+            # The dashboard is the front page of the local stack.
+            self._send_http_response(302, {"Location": WEB_ROOT, "Content-Length": "0"}, b"")
+            return
         if routed is None:
             self._send_envelope(self._not_found())
             return

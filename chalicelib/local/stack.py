@@ -93,6 +93,7 @@ class Banner:
             if self.admin_token.file
             else "CRONPILOT_ADMIN_TOKEN"
         )
+        dashboard = self.base_url.removesuffix("/api") + "/"
         return "\n".join(
             [
                 "",
@@ -103,6 +104,7 @@ class Banner:
                 f"  State folder : {self.home}",
                 f"  Store        : {self.store_url}  (DynamoDB and SQS, served by moto)",
                 f"  Reference    : {self.base_url}/reference",
+                f"  Dashboard    : {dashboard}  (sign in with the API key)",
                 f"  AI planner   : {self.planner}",
                 "",
                 "Try it:",

@@ -30,7 +30,11 @@ def authenticate(deps: Deps, raw_key: str | None) -> tuple[Tenant, ApiKey]:
     """
     if not raw_key:
         raise Unauthorized("Missing API key: send it in the x-api-key header")
-    digest = hash_key(raw_key.strip())
+    return authenticate_digest(deps, hash_key(raw_key.strip()))
+
+
+def authenticate_digest(deps: Deps, digest: str) -> tuple[Tenant, ApiKey]:
+    """`authenticate` given the key's hash (a web session keeps the hash, never the key)."""
     now = deps.clock.now()
     cached = deps.auth_cache.get(digest, now)
     if cached is not None and cached[1].usable(now):

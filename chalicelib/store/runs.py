@@ -192,6 +192,21 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
+    def newest_for_tenant(
+        self, tenant_id: str, start: datetime, end: datetime, now: datetime, limit: int
+    ) -> list[Run]:
+        """The tenant's newest `limit` runs started in [start, end], newest first (summaries:
+        the index holds no bodies). One page, whatever the tenant's volume."""
+        query = RunItem.by_tenant.query(
+            tenant_id,
+            RunItem.started_at.between(to_ms(start), to_ms(end)),
+            filter_condition=_visible(tenant_id, now),
+            scan_index_forward=False,
+            limit=limit,
+            page_size=limit,
+        )
+        return [to_entity(i) for i in query]
+
 
 RUNNING_SHARD = "running"
 
