@@ -141,6 +141,7 @@ def tiles(deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint]) 
             ", ".join(e.name for e in failing[:3]) or "none",
             "bad" if failing else "good",
         ),
+        _incidents_tile(deps, tenant, endpoints),
         Tile(
             "Planner this month",
             f"{len(sessions)} session{'' if len(sessions) == 1 else 's'}",
@@ -148,6 +149,19 @@ def tiles(deps: Deps, tenant: Tenant, now: datetime, endpoints: list[Endpoint]) 
             "bad" if usage.over_budget else "neutral",
         ),
     ]
+
+
+def _incidents_tile(deps: Deps, tenant: Tenant, endpoints: list[Endpoint]) -> Tile:
+    """Open incidents (failure streaks and late slots) from the tenant's open marks."""
+    names = {e.id: e.name for e in endpoints}
+    marks = deps.incidents.open_marks(tenant.id)
+    where = sorted({names.get(endpoint_id, endpoint_id) for endpoint_id, _ in marks})
+    return Tile(
+        "Open incidents",
+        str(len(marks)),
+        ", ".join(where[:3]) or "none",
+        "bad" if marks else "good",
+    )
 
 
 def _feed_runs(runs: list[Run], names: dict[str, str]) -> list[FeedItem]:

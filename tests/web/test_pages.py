@@ -12,6 +12,7 @@ from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.entities import AnalysisSession, Run, ToolCall
 from chalicelib.domain.ids import run_id
+from chalicelib.domain.incidents import Incident
 from chalicelib.web.paths import ROOT
 from tests.conftest import new_tenant, snapshot
 from tests.web.support import Browser
@@ -334,3 +335,26 @@ def test_every_page_renders_with_data_and_empty(
     assert live.status == 200 and "<html" not in live.text and "badge-failed" in live.text
     assert browser.get(f"{ROOT}/static/app.js").status == 200
     assert browser.get(f"{ROOT}/static/..%2Fsession.py").status == 404
+
+
+def test_the_overview_counts_open_incidents(
+    browser: Browser, deps: Deps, clock: ManualClock
+) -> None:
+    assert "Open incidents" in browser.get(ROOT).text
+    job_id = _job(browser)
+    endpoint_id = _endpoint(browser, job_id)
+    opened = Incident(
+        tenant_id="acme",
+        id="inc_test0001",
+        job_id=job_id,
+        endpoint_id=endpoint_id,
+        endpoint_name="Health Check",
+        kind="failures",
+        state="open",
+        opened_at=clock.now(),
+        failure_count=3,
+    )
+    assert deps.incidents.open(opened)
+    page = browser.get(ROOT).text
+    tile = page[page.index("Open incidents") :]
+    assert '<p class="value">1</p>' in tile[:400] and "Health Check" in tile[:400]
