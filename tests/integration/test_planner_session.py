@@ -150,7 +150,7 @@ def test_a_session_reads_then_submits_and_sums_tokens(toolbox: Toolbox) -> None:
     assert model.seen[1].messages[2] == {
         "role": "tool",
         "tool_call_id": first_call["id"],
-        "content": json.dumps(NO_RUNS),
+        "content": json.dumps(NO_RUNS, separators=(",", ":")),  # compact, as sent
     }
 
 
