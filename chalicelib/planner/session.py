@@ -91,6 +91,10 @@ def _read_context(
             result = toolbox.call(name, args)
         except (ToolError, DomainError) as exc:
             result = {"error": str(exc)}
+        except Exception:
+            # As in the loop: a store hiccup leaves the model a read it can make again itself.
+            log.exception("context read %s failed", name)
+            result = {"error": f"{name} failed on our side; call it again if you need it"}
         outcome.tool_calls.append(ToolCall(tool=name, args=args, result=result))
         messages.append({"role": "tool", "tool_call_id": call["id"], "content": _content(result)})
 

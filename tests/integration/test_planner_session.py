@@ -545,6 +545,29 @@ def test_a_context_read_that_fails_is_an_error_result_not_a_failed_session(
     assert json.loads(model.seen[0].messages[2]["content"]) == read.result
 
 
+def test_a_context_read_that_breaks_on_our_side_still_reaches_the_model(
+    toolbox: Toolbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = toolbox.call
+
+    def flaky(name: str, args: Any) -> Any:
+        if name == "get_latest_response":
+            raise RuntimeError("store hiccup")
+        return real(name, args)
+
+    monkeypatch.setattr(toolbox, "call", flaky)
+    model = FakeModel([step(("submit_analysis", SUBMIT_OK))])
+    outcome = run_session(model, PROMPT, toolbox, context=CONTEXT_READS)
+
+    assert_success(outcome)
+    read, siblings, _ = outcome.tool_calls
+    assert read.result == {
+        "error": "get_latest_response failed on our side; call it again if you need it"
+    }
+    assert siblings.tool == "get_sibling_latest_responses" and "error" not in siblings.result
+    assert json.loads(model.seen[0].messages[2]["content"]) == read.result
+
+
 def test_the_analyzer_records_errors_and_the_requested_next_analysis(
     deps: Deps, job: dict[str, Any], endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
