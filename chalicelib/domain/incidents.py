@@ -179,6 +179,34 @@ def next_realert(policy: AlertPolicy, after: datetime) -> datetime | None:
     return after + timedelta(minutes=policy.realert_minutes)
 
 
+def opening(
+    endpoint: Endpoint,
+    kind: IncidentKind,
+    policy: AlertPolicy,
+    now: datetime,
+    opening_run_ids: tuple[str, ...] = (),
+    last_error: LastError | None = None,
+    late_by_ms: int | None = None,
+) -> Incident:
+    """A new open incident of `kind` on `endpoint`, reminding and recovering as `policy` says."""
+    return Incident(
+        tenant_id=endpoint.tenant_id,
+        id=incident_id(now),
+        job_id=endpoint.job_id,
+        endpoint_id=endpoint.id,
+        endpoint_name=endpoint.name,
+        kind=kind,
+        state="open",
+        opened_at=now,
+        failure_count=endpoint.failure_count,
+        opening_run_ids=opening_run_ids,
+        last_error=last_error,
+        late_by_ms=late_by_ms,
+        next_realert_at=next_realert(policy, now),
+        notify_on_recovery=policy.notify_on_recovery,
+    )
+
+
 def event_id(incident_id: str, kind: EventKind, sequence: int = 0) -> str:
     """The identity of one notice event: what exactly-once is counted against."""
     return f"{incident_id}:{kind}" if sequence == 0 else f"{incident_id}:{kind}:{sequence}"

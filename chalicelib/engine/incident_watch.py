@@ -25,9 +25,9 @@ from chalicelib.domain.incidents import (
     IncidentKind,
     after_run,
     effective_policy,
-    incident_id,
     last_error_of,
     next_realert,
+    opening,
     slot_late,
 )
 from chalicelib.domain.timeutil import to_ms
@@ -108,42 +108,22 @@ class IncidentWatch:
         streak = d.runs.finished(
             endpoint.tenant_id, endpoint.id, now, min(endpoint.failure_count, OPENING_RUNS_KEPT)
         )
-        opening = tuple(r.id for r in streak if r.status != "success") or (run.id,)
-        incident = Incident(
-            tenant_id=endpoint.tenant_id,
-            id=incident_id(now),
-            job_id=endpoint.job_id,
-            endpoint_id=endpoint.id,
-            endpoint_name=endpoint.name,
-            kind="failures",
-            state="open",
-            opened_at=now,
-            failure_count=endpoint.failure_count,
-            opening_run_ids=opening,
-            last_error=last_error_of(run),
-            next_realert_at=next_realert(policy, now),
-            notify_on_recovery=policy.notify_on_recovery,
+        opening_ids = tuple(r.id for r in streak if r.status != "success") or (run.id,)
+        return self._open(
+            opening(
+                endpoint,
+                "failures",
+                policy,
+                now,
+                opening_run_ids=opening_ids,
+                last_error=last_error_of(run),
+            )
         )
-        return self._open(incident)
 
     def open_late(self, endpoint: Endpoint, late_ms: int, policy: AlertPolicy) -> Incident | None:
         """Open a `late` incident on `endpoint` (None when one is open already)."""
         now = self._deps.clock.now()
-        incident = Incident(
-            tenant_id=endpoint.tenant_id,
-            id=incident_id(now),
-            job_id=endpoint.job_id,
-            endpoint_id=endpoint.id,
-            endpoint_name=endpoint.name,
-            kind="late",
-            state="open",
-            opened_at=now,
-            failure_count=endpoint.failure_count,
-            late_by_ms=late_ms,
-            next_realert_at=next_realert(policy, now),
-            notify_on_recovery=policy.notify_on_recovery,
-        )
-        return self._open(incident)
+        return self._open(opening(endpoint, "late", policy, now, late_by_ms=late_ms))
 
     def _open(self, incident: Incident) -> Incident | None:
         d = self._deps
