@@ -230,15 +230,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per route and level")
     args = parser.parse_args()
+    record_on_stack(run, args.requests, RESULTS)
 
+
+def record_on_stack(run: Callable[[Stack, int], str], requests: int, results: Path) -> None:
+    """Start a local stack in a temporary folder, run `run` on it, write and print its report."""
     with tempfile.TemporaryDirectory(prefix="cronpilot-bench-") as tmp:
         stack = start_stack(Path(tmp))
         try:
-            report = run(stack, args.requests)
+            report = run(stack, requests)
         finally:
             stack.stop()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(report)
     print(report)
 
 

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
-from bench.api_latency import ENDPOINT, ROOT, Stack, percentile, start_stack
+from bench.api_latency import ENDPOINT, ROOT, Stack, percentile, record_on_stack
 from bench.dashboard_data import new_tenant, seed_runs, signed_in, spaced, ui
 
 RESULTS = ROOT / "bench" / "results" / "dashboard_latency.txt"
@@ -35,15 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100, help="requests per page")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cronpilot-bench-") as tmp:
-        stack = start_stack(Path(tmp))
-        try:
-            report = run(stack, args.requests)
-        finally:
-            stack.stop()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
-    print(report)
+    record_on_stack(run, args.requests, RESULTS)
 
 
 def run(stack: Stack, requests: int) -> str:
