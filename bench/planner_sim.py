@@ -246,7 +246,7 @@ BEFORE: dict[str, tuple[float, int]] = {
 
 
 def _change(now: float, before: float) -> str:
-    return f"{(now - before) / before:+.0%}"
+    return f"{(now - before) / before:+.1%}"
 
 
 def against_before(outcomes: Sequence[Outcome]) -> list[str]:
@@ -284,20 +284,20 @@ def durations(outcomes: Sequence[Outcome]) -> list[str]:
 
 READING = (
     "Reading it: against the release before reflexes (the table below), tokens per "
-    "endpoint-day fall in seven of the eight scenarios on the policy each one has: sessions "
-    "now begin with the endpoint's latest answer and its siblings' already read (one model "
-    "step, the whole prompt, less per session) and the prompt is shorter. Reflexes cut "
+    "endpoint-day fall in all eight scenarios on the policy each one has: sessions now begin "
+    "with the endpoint's latest answer and its siblings' already read (one model step, the "
+    "whole prompt, less per session), the prompt is shorter, and a job starting up reads its "
+    "first answers in one round instead of once per answer (docs/planner.md). Reflexes cut "
     "further where they silence watched siblings (etl_handoff by three fifths against "
-    "reflexes off, automated_recovery by a sixth, flash_sale_load by an eighth, "
-    "tiered_priority by a twentieth) and keep every reaction in bound, adding the two the "
+    "reflexes off, automated_recovery by a sixth, flash_sale_load by a tenth, "
+    "tiered_priority by a tenth) and keep every reaction in bound, adding the two the "
     "session-only policy misses (incident 2's second restart, the pipeline's restart after "
     "the cross-job outage). They cost a little more where the reflex reads the endpoint's "
     "own answer: cache_warm_cooldown (the prompt lists the reflexes) and cross_job_status "
     "(each pause firing asks for a session). The reference flash sale (10 endpoints, 40 "
-    "minutes, no reflex rule) stays above: 40 of its 137 sessions fall in the first 5 "
-    "minutes, the first looks at creation and the first answers that are news to every "
-    "sibling (issue 10, section 2), and a 40-minute run extrapolated to a day counts that "
-    "start 36 times."
+    "minutes, no reflex rule) only levels: its first answers, and the first answers of the "
+    "investigations its sessions start at minutes 9 and 13, are news to every sibling (issue "
+    "10, section 2), and a 40-minute run extrapolated to a day counts that start 36 times."
 )
 
 

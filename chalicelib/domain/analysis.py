@@ -21,6 +21,11 @@ MIN_NEXT_ANALYSIS = timedelta(minutes=5)
 MAX_NEXT_ANALYSIS = timedelta(hours=24)
 # One endpoint is analysed at most once a minute however often its siblings flap.
 MIN_GAP = timedelta(seconds=60)
+# A sibling's first answer waits for the job's other first answers due this soon, so that a
+# job starting up is read in one round rather than once per endpoint's first run.
+FIRST_ANSWERS_WINDOW = timedelta(minutes=5)
+# A first run this late is not waited for any longer (the executor may be down).
+FIRST_ANSWER_GRACE = timedelta(minutes=1)
 # Over budget or unconfigured: look again this much later (the budget may be raised).
 BUDGET_RETRY = timedelta(hours=1)
 
@@ -73,12 +78,37 @@ def sibling_changes(endpoints: Sequence[Endpoint], exclude: str) -> dict[str, da
     return {e.id: e.state_changed_at for e in endpoints if e.id != exclude and e.state_changed_at}
 
 
+def first_answers_pending(
+    endpoints: Sequence[Endpoint], exclude: str, now: datetime
+) -> datetime | None:
+    """When the last of the job's first answers due soon is expected: the latest first run of
+    the other endpoints that never ran, are not paused and are due within
+    FIRST_ANSWERS_WINDOW (or at most FIRST_ANSWER_GRACE late). None when none is pending."""
+    due = [
+        e.next_run_at
+        for e in endpoints
+        if e.id != exclude
+        and e.last_run_at is None
+        and e.archived_at is None
+        and not e.paused_at(now)
+        and now - FIRST_ANSWER_GRACE < e.next_run_at <= now + FIRST_ANSWERS_WINDOW
+    ]
+    return max(due) if due else None
+
+
+@dataclass(frozen=True, slots=True)
+class _SiblingNews:
+    any: bool
+    # Every changed sibling is one the last session never saw change: its first answer.
+    first_answers_only: bool
+
+
 def _sibling_news(
     siblings: Mapping[str, datetime],
     last: AnalysisSession | None,
     since: datetime | None,
     watched: AbstractSet[str],
-) -> bool:
+) -> _SiblingNews:
     """Whether a sibling changed after what the last session's context held.
 
     Compared per sibling with what the session read, not with when it started: a sibling
@@ -87,9 +117,11 @@ def _sibling_news(
     """
     news = {sid: t for sid, t in siblings.items() if sid not in watched}
     if last is None or last.siblings_seen is None:
-        return any(since is None or t > since for t in news.values())
+        found = any(since is None or t > since for t in news.values())
+        return _SiblingNews(found, first_answers_only=False)
     seen = last.siblings_seen
-    return any(sid not in seen or t > seen[sid] for sid, t in news.items())
+    changed = [sid for sid, t in news.items() if sid not in seen or t > seen[sid]]
+    return _SiblingNews(bool(changed), all(sid not in seen for sid in changed))
 
 
 def verdict(
@@ -98,6 +130,7 @@ def verdict(
     siblings: Mapping[str, datetime],
     now: datetime,
     watched: AbstractSet[str] = frozenset(),
+    first_answers_until: datetime | None = None,
 ) -> Verdict:
     """Due when it was never analysed, when its own or a sibling's state changed since the last
     session, when the session's requested re-analysis time has come, or, once it has run since
@@ -106,6 +139,8 @@ def verdict(
     `siblings` is what `sibling_changes` returns for the job as it stands now; changes of the
     siblings in `watched` (those the endpoint's live reflexes read) are the reflexes' to act
     on, not news: the endpoint hears of them when a reflex fires and marks it.
+    `first_answers_until` is what `first_answers_pending` returns: news made only of
+    siblings' first answers waits for it, once the endpoint has had its first look.
     """
     # A change during the last session may not have been read by it: count from its start.
     since = last.analyzed_at - timedelta(milliseconds=last.duration_ms or 0) if last else None
@@ -115,9 +150,12 @@ def verdict(
 
     reason: str | None = None
     ran = after_last(endpoint.last_run_at)
+    news = _sibling_news(siblings, last, since, watched)
+    # A job starting up: its first answers are read together, when the last one is in.
+    held = news.any and news.first_answers_only and first_answers_until is not None
     if after_last(endpoint.state_changed_at):
         reason = "state_change"
-    elif _sibling_news(siblings, last, since, watched):
+    elif news.any and not held:
         reason = "sibling_change"
     elif last is None:
         # Never analysed (a new endpoint): look within a minute, run or not, so that what its
@@ -144,7 +182,10 @@ def verdict(
     if reason is not None:
         return Verdict(reason, None)
     assert last is not None  # a never-analysed endpoint always has a reason
-    return Verdict(None, last.next_analysis_at or now + MIN_NEXT_ANALYSIS)
+    next_due = last.next_analysis_at or now + MIN_NEXT_ANALYSIS
+    if held and first_answers_until is not None:
+        next_due = min(next_due, first_answers_until + FIRST_ANSWER_GRACE)
+    return Verdict(None, next_due)
 
 
 def next_analysis_at(

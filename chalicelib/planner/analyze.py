@@ -18,6 +18,7 @@ from chalicelib.domain.analysis import (
     BUDGET_RETRY,
     MIN_NEXT_ANALYSIS,
     budget_period,
+    first_answers_pending,
     next_analysis_at,
     sibling_changes,
     verdict,
@@ -116,9 +117,11 @@ class Analyzer:
             if current is None:
                 continue  # archived meanwhile
             last = d.sessions.latest(tenant.id, endpoint_id, now)
-            siblings = sibling_changes(list(view.endpoints.values()), endpoint_id)
+            job = list(view.endpoints.values())
+            siblings = sibling_changes(job, endpoint_id)
             watches = live_watches(view.reflexes, endpoint_id, now)
-            found = verdict(current, last, siblings, now, watches)
+            pending = first_answers_pending(job, endpoint_id, now)
+            found = verdict(current, last, siblings, now, watches, pending)
             due = found.next_due
             if found.reason is not None:
                 if self._over_budget(tenant, now):
@@ -165,7 +168,8 @@ class Analyzer:
             if endpoint.id in looked:
                 siblings = sibling_changes(current, endpoint.id)
                 watches = live_watches(view.reflexes, endpoint.id, now)
-                found = verdict(endpoint, looked[endpoint.id], siblings, now, watches)
+                pending = first_answers_pending(current, endpoint.id, now)
+                found = verdict(endpoint, looked[endpoint.id], siblings, now, watches, pending)
                 sooner = now if found.analyse else found.next_due
                 if sooner is not None and (due is None or sooner < due):
                     self._set_due(view.tenant.id, endpoint, sooner)

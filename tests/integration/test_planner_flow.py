@@ -262,3 +262,75 @@ def test_a_session_lists_the_hints_reflexes_and_runs_it_caused(flow: Workflow, a
     nxt = flow.run(flow.health, DEGRADED)  # the tightened run the session caused
     again = api.get(f"/api/sessions/{tighten.id}").body["caused"]
     assert again["runs"] == [nxt.id] and signal.id not in again["runs"]
+
+
+# --- a job starting up: first answers are read in one round ---------------------------------
+
+
+def test_a_job_starting_up_reads_its_first_answers_in_one_round(
+    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, analysis_queue: Recorder
+) -> None:
+    # Three monitors first answering one, two and three minutes after creation, and an hourly
+    # action that reads them: each first answer alone would wake every other endpoint.
+    deps.planner_model = ScriptedModel({})
+    job = api.post("/api/jobs", {"name": "Start-up"}).body["id"]
+
+    def create(name: str, every_ms: int) -> str:
+        body = {"name": name, "url": "https://api.example.com/x", "baselineIntervalMs": every_ms}
+        return str(api.post(f"/api/jobs/{job}/endpoints", body).body["id"])
+
+    a, b, c = create("A", 60_000), create("B", 120_000), create("C", 180_000)
+    action = create("Action", 3_600_000)
+
+    def analyse() -> dict[str, str]:
+        assert deps.planner_model is not None
+        return Analyzer(deps, deps.planner_model).analyse_job(JobRef("acme", job)).reasons
+
+    def answer(endpoint_id: str) -> None:
+        stub.results = [CallResult("success", 200, 20, {"status": "ok"})]
+        _run(deps, clock, endpoint_id)
+
+    assert set(analyse().values()) == {"first_analysis"}
+    answer(a)
+    # B and C answer within five minutes: A's first answer waits for theirs.
+    assert analyse() == {a: "state_change"}
+    held = _ep(deps, action).analysis_due_at
+    assert held == _ep(deps, c).next_run_at + timedelta(minutes=1)
+    answer(b)
+    # C is the last one pending: it has nothing to wait for and reads A and B now.
+    assert analyse() == {b: "state_change", c: "sibling_change"}
+    answer(c)
+    assert analyse() == {
+        c: "state_change",
+        a: "sibling_change",
+        b: "sibling_change",
+        action: "sibling_change",
+    }
+
+
+def test_a_first_answer_that_never_comes_holds_its_siblings_a_minute_at_most(
+    deps: Deps, api: Api, clock: ManualClock, stub: StubCaller, analysis_queue: Recorder
+) -> None:
+    deps.planner_model = ScriptedModel({})
+    job = api.post("/api/jobs", {"name": "Stuck"}).body["id"]
+    ids = [
+        str(
+            api.post(
+                f"/api/jobs/{job}/endpoints",
+                {"name": n, "url": "https://x.example/", "baselineIntervalMs": ms},
+            ).body["id"]
+        )
+        for n, ms in (("A", 60_000), ("B", 120_000), ("Action", 3_600_000))
+    ]
+    analyzer = Analyzer(deps, deps.planner_model)
+    analyzer.analyse_job(JobRef("acme", job))
+    stub.results = [CallResult("success", 200, 20, {"status": "ok"})]
+    _run(deps, clock, ids[0])
+    # B, the last first answer pending, reads A's at once; the action waits for B's.
+    reasons = analyzer.analyse_job(JobRef("acme", job)).reasons
+    assert reasons == {ids[0]: "state_change", ids[1]: "sibling_change"}
+    # B's executor is down: a minute past B's slot, the action reads A's answer without it.
+    clock.set(_ep(deps, ids[1]).next_run_at + timedelta(seconds=59))
+    assert analyzer.analyse_job(JobRef("acme", job)).reasons == {}
+    clock.advance(timedelta(seconds=1))
+    assert analyzer.analyse_job(JobRef("acme", job)).reasons == {ids[2]: "sibling_change"}

@@ -6,8 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.analysis import (
+    FIRST_ANSWER_GRACE,
+    FIRST_ANSWERS_WINDOW,
     MIN_GAP,
     budget_period,
+    first_answers_pending,
     next_analysis_at,
     observe_run,
     sibling_changes,
@@ -204,3 +207,58 @@ def test_a_mark_alone_makes_an_endpoint_due_run_or_not() -> None:
     # A reflex fired on the endpoint (a pause: it will not run) and marked it.
     last = session(T - timedelta(minutes=10), next_analysis_at=T + timedelta(hours=1))
     assert verdict(ep(analysis_due_at=T - MIN), last, {}, T).reason == "marked"
+
+
+def test_first_answers_pending_are_the_soon_due_first_runs_of_the_others() -> None:
+    now = T
+    never = {"last_run_at": None}
+    job = [
+        ep(id="self", next_run_at=now + MIN, **never),  # the endpoint itself: not counted
+        ep(id="soon", next_run_at=now + 2 * MIN, **never),
+        ep(id="sooner", next_run_at=now + MIN, **never),
+        ep(id="ran", next_run_at=now + MIN, last_run_at=now - MIN),
+        ep(id="far", next_run_at=now + FIRST_ANSWERS_WINDOW + MIN, **never),
+        ep(id="paused", next_run_at=now + MIN, paused_until=now + MIN, **never),
+        ep(id="gone", next_run_at=now + MIN, archived_at=now - MIN, **never),
+        ep(id="stuck", next_run_at=now - FIRST_ANSWER_GRACE - MIN, **never),
+    ]
+    assert first_answers_pending(job, "self", now) == now + 2 * MIN
+    assert first_answers_pending(job[2:], "self", now) == now + MIN
+    # Late, but within the grace: still waited for.
+    slot = now - FIRST_ANSWER_GRACE + timedelta(seconds=1)
+    late = ep(id="late", next_run_at=slot, **never)
+    assert first_answers_pending([late], "self", now) == slot
+    assert first_answers_pending([late], "self", now + timedelta(seconds=1)) is None
+    assert first_answers_pending(job[3:], "self", now) is None
+    assert first_answers_pending([], "self", now) is None
+
+
+def test_a_job_starting_up_reads_its_first_answers_in_one_round() -> None:
+    # Every endpoint had its first look at creation; traffic answered first, orders answers
+    # in two minutes: the endpoint waits for it instead of looking once per first answer.
+    looked = session(T - 2 * MIN, trigger="first_analysis", siblings_seen={})
+    next_first = T + 2 * MIN
+    first = {"traffic": T - timedelta(seconds=1)}
+    held = verdict(ep(), looked, first, T, first_answers_until=next_first)
+    assert not held.analyse and held.next_due == next_first + FIRST_ANSWER_GRACE
+    # Nothing pending: a first answer is news at once (a job set up while degraded).
+    assert verdict(ep(), looked, first, T).reason == "sibling_change"
+    # A change of a sibling the session had read is never held back.
+    read = session(T - 2 * MIN, siblings_seen={"traffic": T - 3 * MIN})
+    changed = {"traffic": T - timedelta(seconds=1)}
+    found = verdict(ep(), read, changed, T, first_answers_until=next_first)
+    assert found.reason == "sibling_change"
+    # Nor is a mix of a first answer and a change.
+    mixed = {"traffic": T - timedelta(seconds=1), "orders": T - timedelta(seconds=1)}
+    found = verdict(ep(), read, mixed, T, first_answers_until=next_first)
+    assert found.reason == "sibling_change"
+    # Nor the endpoint's own change, nor its requested look.
+    own = ep(last_run_at=T - timedelta(seconds=1), state_changed_at=T - timedelta(seconds=1))
+    assert verdict(own, looked, first, T, first_answers_until=next_first).reason == ("state_change")
+    asked = replace(looked, next_analysis_at=T - timedelta(seconds=1))
+    assert verdict(ep(), asked, first, T, first_answers_until=next_first).reason == "scheduled"
+    # A never-analysed endpoint is looked at within a minute whatever is pending.
+    assert verdict(ep(), None, first, T, first_answers_until=next_first).analyse
+    # A requested look sooner than the pending answers stays the next due time.
+    soon = replace(looked, next_analysis_at=T + MIN)
+    assert verdict(ep(), soon, first, T, first_answers_until=next_first).next_due == T + MIN
