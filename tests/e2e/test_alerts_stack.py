@@ -1,14 +1,18 @@
 """Alerts on the local stack, end to end: an endpoint failing on a loopback target opens an
 incident and its notice reaches a loopback webhook (signed, checked with the README's receiver
 code) and a loopback Slack receiver once each; its recovery sends one recovery notice each; a
-channel test arrives; the email channel's notices land in the outbox. Reminders and the
-exactly-once cases (duplicates, a killed notifier) are driven on the manual clock in
+channel test arrives; the email channel's notices land in the outbox. A reminder repeats at its
+period (each one brought forward in the store rather than waited for). The exactly-once cases
+(duplicates, a killed notifier) are driven on the manual clock in
 tests/integration/test_alerts.py."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -118,3 +122,104 @@ def test_an_incident_reaches_webhook_slack_and_email_once_then_recovers(
     tested = call("POST", f"/channels/{hook['id']}/test")
     assert tested["state"] == "sent"
     assert json.loads(got("/hook")[-1]["body"])["type"] == "channel.test"
+
+
+def _store(stack: Stack) -> Any:
+    """A DynamoDB client on the stack's store (its URL from the banner)."""
+    import boto3
+
+    found = re.search(r"Store\s+:\s+(\S+)", stack.stdout())
+    assert found, stack.stdout()
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=found.group(1),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _bring_reminder_forward(stack: Stack, incident_id: str) -> None:
+    """Move the open incident's next reminder to now: what waiting out its period would do."""
+    store = _store(stack)
+    table = next(t for t in store.list_tables()["TableNames"] if t.endswith("-incidents"))
+    items = store.scan(
+        TableName=table,
+        FilterExpression="incidentId = :i",
+        ExpressionAttributeValues={":i": {"S": incident_id}},
+    )["Items"]
+    assert len(items) == 1 and "realertAt" in items[0], items
+    store.update_item(
+        TableName=table,
+        Key={"tenantId": items[0]["tenantId"], "incidentId": items[0]["incidentId"]},
+        UpdateExpression="SET realertAt = :now",
+        ExpressionAttributeValues={":now": {"N": str(int(time.time() * 1000) - 1000)}},
+    )
+
+
+def test_a_reminder_repeats_at_its_period_until_recovery(
+    launch: Callable[..., Stack], target: Target
+) -> None:
+    # The alert tick rides the dispatcher's schedule: every 2 s here instead of every minute.
+    stack = launch(CRONPILOT_SCHEDULE_PERIOD_S="2")
+    state = {"code": 503}
+    target.answer = lambda h: _send(h, state["code"], b'{"ok": false}', "application/json")
+    headers = stack.headers()
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        content = json.dumps(body) if body is not None else None
+        reply = stack.http.request(method, path, content=content, headers=headers)
+        assert reply.status_code < 300, reply.text
+        return reply.json() if reply.content else None
+
+    job = call("POST", "/jobs", {"name": "Reminded"})["id"]
+    call("PUT", f"/jobs/{job}/alert-policy", {"failureThreshold": 1, "realertMinutes": 5})
+    call("POST", "/channels", {"kind": "webhook", "name": "Ops", "url": target.url + "/hook"})
+    call(
+        "POST",
+        f"/jobs/{job}/endpoints",
+        {"name": "Down", "url": target.url + "/job", "baselineIntervalMs": 5000},
+    )
+
+    def notices() -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in target.received if r["path"] == "/hook"]
+
+    def types() -> list[str]:
+        return [n["type"] for n in notices()]
+
+    try:
+        wait_until(lambda: "incident.opened" in types(), NOTICE_DEADLINE_S, "the opening")
+        incident_id = notices()[0]["incident"]["id"]
+        opened = call("GET", f"/incidents/{incident_id}")
+        period = timedelta(minutes=5)
+        assert _at(opened["nextReminderAt"]) == _at(opened["openedAt"]) + period
+        for count in (1, 2):
+            _bring_reminder_forward(stack, incident_id)
+            wait_until(
+                lambda n=count: types().count("incident.realert") == n,  # type: ignore[misc]
+                NOTICE_DEADLINE_S,
+                f"reminder {count}",
+            )
+            reminded = call("GET", f"/incidents/{incident_id}")
+            assert reminded["reminders"] == count
+            sent = _at(notices()[-1]["sentAt"])  # when the tick decided to remind
+            # The next one is a whole period after this one (give or take the tick and send).
+            next_at = _at(reminded["nextReminderAt"])
+            assert period - timedelta(seconds=10) <= next_at - sent <= period
+        state["code"] = 200
+        wait_until(lambda: "incident.recovered" in types(), NOTICE_DEADLINE_S, "the recovery")
+    finally:
+        call("POST", f"/jobs/{job}/pause")
+    closed = call("GET", f"/incidents/{incident_id}")
+    assert closed["state"] == "closed" and closed.get("nextReminderAt") is None
+    assert types() == [
+        "incident.opened",
+        "incident.realert",
+        "incident.realert",
+        "incident.recovered",
+    ]
+    assert [n["reminder"] for n in notices() if n["type"] == "incident.realert"] == [1, 2]
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
