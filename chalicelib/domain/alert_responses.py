@@ -8,7 +8,7 @@ from pydantic import Field
 
 from chalicelib.domain.channels import Channel
 from chalicelib.domain.entities import Run
-from chalicelib.domain.incidents import AlertPolicy, Incident, LastError
+from chalicelib.domain.incidents import AlertPolicy, EventKind, Incident, LastError
 from chalicelib.domain.notices import Attempt, Delivery
 from chalicelib.domain.responses import Iso, Out, RunResponse
 
@@ -126,7 +126,7 @@ class AttemptOut(Out):
 
 class DeliveryResponse(Out):
     event_id: str
-    event: Literal["opened", "realert", "recovered", "test"]
+    event: EventKind
     channel_id: str
     channel_kind: str
     channel_name: str
@@ -174,6 +174,7 @@ class AlertPolicyResponse(Out):
     notify_on_recovery: bool
     realert_minutes: int | None = None
     late_after_ms: int
+    notify_on_pause: bool
     job_id: str | None = None
     own_fields: list[str] | None = Field(
         None,
@@ -192,6 +193,7 @@ class AlertPolicyResponse(Out):
             notify_on_recovery=p.notify_on_recovery,
             realert_minutes=p.realert_minutes,
             late_after_ms=p.late_after_ms,
+            notify_on_pause=p.notify_on_pause,
             job_id=job_id,
             own_fields=own,
         )

@@ -146,10 +146,15 @@ class AlertPolicyInput(_Schema):
     late_after_ms: Annotated[LateAfterMs | None, NotNull] = Field(
         None, description="A slot not started this long after its time opens a 'late' incident"
     )
+    notify_on_pause: Annotated[StrictBool | None, NotNull] = Field(
+        None,
+        description="Send a notice when the planner or a reflex pauses or resumes an endpoint "
+        "(default false)",
+    )
 
     @model_validator(mode="after")
     def _no_nulls(self) -> AlertPolicyInput:
-        for name in ("failure_threshold", "notify_on_recovery", "late_after_ms"):
+        for name in ("failure_threshold", "notify_on_recovery", "late_after_ms", "notify_on_pause"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise FieldError(to_camel(name), "may not be null (leave it out for the default)")
         return self

@@ -20,8 +20,9 @@ from chalicelib.domain.timeutil import to_ms
 
 IncidentKind = Literal["failures", "late"]
 IncidentState = Literal["open", "closed"]
-# What a notice says about an incident; `test` is a channel's test message.
-EventKind = Literal["opened", "realert", "recovered", "test"]
+# What a notice says: about an incident, a channel's `test` message, or an endpoint the planner
+# or a reflex `paused` or `resumed` (domain/pause_notices.py).
+EventKind = Literal["opened", "realert", "recovered", "test", "paused", "resumed"]
 
 DEFAULT_FAILURE_THRESHOLD = 3
 DEFAULT_LATE_AFTER_MS = 60_000
@@ -38,12 +39,14 @@ OPENING_RUNS_KEPT = 10
 @dataclass(frozen=True, slots=True)
 class AlertPolicy:
     """When a job's endpoints open incidents and what their channels hear.
-    `realert_minutes` None: no reminders while an incident stays open."""
+    `realert_minutes` None: no reminders while an incident stays open. `notify_on_pause`:
+    tell the channels when the planner or a reflex pauses or resumes an endpoint."""
 
     failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
     notify_on_recovery: bool = True
     realert_minutes: int | None = None
     late_after_ms: int = DEFAULT_LATE_AFTER_MS
+    notify_on_pause: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class AlertPolicy:
             "notifyOnRecovery": self.notify_on_recovery,
             "realertMinutes": self.realert_minutes,
             "lateAfterMs": self.late_after_ms,
+            "notifyOnPause": self.notify_on_pause,
         }
 
     def over(self, overrides: dict[str, Any] | None) -> AlertPolicy:
@@ -61,6 +65,7 @@ class AlertPolicy:
             notify_on_recovery=bool(o.get("notifyOnRecovery", self.notify_on_recovery)),
             realert_minutes=o.get("realertMinutes", self.realert_minutes),
             late_after_ms=int(o.get("lateAfterMs") or self.late_after_ms),
+            notify_on_pause=bool(o.get("notifyOnPause", self.notify_on_pause)),
         )
 
 

@@ -1,5 +1,6 @@
 """What a notice says: the webhook's JSON, the Slack message and the email, for one incident
-event. Pure: the same event always reads the same, so a retried delivery sends the same words.
+event or one pause by the planner or a reflex. Pure: the same event always reads the same,
+so a retried delivery sends the same words.
 
 A notice carries its `eventId`; receivers that want belt and braces can drop a repeated id
 (Cronpilot itself never sends an event twice to a channel).
@@ -12,7 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.domain.incidents import EventKind, Incident
+from chalicelib.domain.pause_notices import PauseNotice
 from chalicelib.domain.timeutil import iso
+
+_BY = {"session": "the planner", "reflex": "a reflex"}
 
 # Delivery retries: after a failed attempt n (1-based) the next waits BACKOFF_S[n-1] seconds.
 BACKOFF_S = (10, 60, 300, 900)
@@ -40,9 +44,15 @@ class Notice:
     at: datetime
     link: str | None = None
     sequence: int = 0
+    pause: PauseNotice | None = None
 
     @property
     def title(self) -> str:
+        if self.pause is not None:
+            p = self.pause
+            who = _BY.get(p.by.type, p.by.type)
+            until = f" until {iso(p.until)}" if p.until is not None else ""
+            return f"{p.event.capitalize()} by {who}: endpoint '{p.endpoint_name}'{until}"
         i = self.incident
         if i is None:
             return f"Cronpilot test notice for channel '{self.channel_name}'"
@@ -56,6 +66,8 @@ class Notice:
 
     def lines(self) -> list[str]:
         """The readable body, one fact a line."""
+        if self.pause is not None:
+            return self._pause_lines(self.pause)
         i = self.incident
         if i is None:
             return ["This is a test. If you can read it, the channel works."]
@@ -77,9 +89,22 @@ class Notice:
             out.append(f"Details: {self.link}")
         return out
 
+    def _pause_lines(self, p: PauseNotice) -> list[str]:
+        kind = "planner session" if p.by.type == "session" else "reflex"
+        out = [f"{p.event.capitalize()} at {iso(p.at)} by {kind} {p.by.id} (job {p.job_id})."]
+        if p.reason:
+            out.append(f"Why: {p.reason}")
+        if p.event == "paused":
+            out.append("It does not run until " + (iso(p.until) if p.until else "resumed") + ".")
+        if self.link:
+            out.append(f"Details: {self.link}")
+        return out
+
 
 def webhook_body(notice: Notice) -> dict[str, Any]:
     """The JSON a webhook channel receives (signed like runs: X-Cronpilot-Signature)."""
+    if notice.pause is not None:
+        return _pause_body(notice, notice.pause)
     body: dict[str, Any] = {
         "type": f"incident.{notice.event}" if notice.incident else "channel.test",
         "eventId": notice.event_id,
@@ -118,13 +143,38 @@ def webhook_body(notice: Notice) -> dict[str, Any]:
     return body
 
 
+def _pause_body(notice: Notice, p: PauseNotice) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"endpoint.{p.event}",
+        "eventId": notice.event_id,
+        "sentAt": iso(notice.at),
+        "title": notice.title,
+        "text": "\n".join(notice.lines()),
+        "endpoint": {"id": p.endpoint_id, "name": p.endpoint_name, "jobId": p.job_id},
+        "at": iso(p.at),
+        "by": {"type": p.by.type, "id": p.by.id},
+        "until": iso(p.until) if p.until is not None else None,
+        "reason": p.reason,
+    }
+    if notice.link:
+        body["link"] = notice.link
+    return body
+
+
 def slack_body(notice: Notice) -> dict[str, Any]:
     """A Slack incoming-webhook message: a plain-text fallback and one readable section, with
     the link back as a Slack link."""
-    icon = {"opened": ":red_circle:", "realert": ":warning:", "recovered": ":white_check_mark:"}
+    icon = {
+        "opened": ":red_circle:",
+        "realert": ":warning:",
+        "recovered": ":white_check_mark:",
+        "paused": ":double_vertical_bar:",
+        "resumed": ":arrow_forward:",
+    }
     lines = [_slack_escape(line) for line in notice.lines() if not line.startswith("Details: ")]
     if notice.link:
-        lines.append(f"<{notice.link}|View the incident>")
+        what = "endpoint" if notice.pause is not None else "incident"
+        lines.append(f"<{notice.link}|View the {what}>")
     head = f"{icon.get(notice.event, ':bell:')} *{_slack_escape(notice.title)}*"
     text = "\n".join([head, *lines])
     return {

@@ -1,7 +1,8 @@
 """Notices waiting to go out: the notifications-queue message format and the SQS sender.
 
-A message names one incident event (`incidentId`, `event`, `sequence`); the notifier sends it
-to every channel subscribed to the incident's job. A retry names one channel and the attempt
+A message names one incident event (`incidentId`, `event`, `sequence`), or carries a whole
+pause notice (`pause`: the planner or a reflex paused or resumed an endpoint); the notifier
+sends it to every channel subscribed to the job. A retry names one channel and the attempt
 it is for. Messages may be duplicated: the deliveries' claims make that harmless.
 """
 
@@ -14,6 +15,7 @@ from typing import Protocol, cast, get_args
 
 from chalicelib.domain.incidents import EventKind, event_id
 from chalicelib.domain.notices import Notice
+from chalicelib.domain.pause_notices import PauseNotice
 from chalicelib.engine.queue import MAX_DELAY_S, SqsQueue
 
 log = logging.getLogger("cronpilot.alerts")
@@ -27,6 +29,12 @@ class NoticeRef:
     sequence: int = 0
     channel_id: str | None = None
     attempt: int = 1
+    pause: PauseNotice | None = None
+
+    @classmethod
+    def for_pause(cls, notice: PauseNotice) -> NoticeRef:
+        """The message for a pause notice (its deliveries are kept under its subject)."""
+        return cls(notice.tenant_id, notice.subject_id, notice.event, pause=notice)
 
     @classmethod
     def for_retry(
@@ -34,11 +42,19 @@ class NoticeRef:
     ) -> NoticeRef:
         """The message that retries `notice` to one channel after attempt `failed_attempt`."""
         return cls(
-            tenant_id, incident_id, notice.event, notice.sequence, channel_id, failed_attempt + 1
+            tenant_id,
+            incident_id,
+            notice.event,
+            notice.sequence,
+            channel_id,
+            failed_attempt + 1,
+            notice.pause,
         )
 
     @property
     def event_id(self) -> str:
+        if self.pause is not None:
+            return self.pause.event_id
         return event_id(self.incident_id, self.event, self.sequence)
 
     def encode(self) -> str:
@@ -52,6 +68,8 @@ class NoticeRef:
         if self.channel_id is not None:
             data["channelId"] = self.channel_id
             data["attempt"] = self.attempt
+        if self.pause is not None:
+            data["pause"] = self.pause.to_json()
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -65,6 +83,13 @@ class NoticeRef:
             raise ValueError("notice message needs tenantId and incidentId")
         if event not in get_args(EventKind) or event == "test":
             raise ValueError(f"unknown notice event {event!r}")
+        pause = None
+        if "pause" in data:
+            pause = PauseNotice.from_json(tenant, data["pause"])
+            if (incident, event) != (pause.subject_id, pause.event):
+                raise ValueError("a pause notice's incidentId and event must match its pause")
+        elif event in ("paused", "resumed"):
+            raise ValueError(f"a {event!r} notice needs its pause")
         sequence, channel, attempt = (
             data.get("sequence", 0),
             data.get("channelId"),
@@ -76,7 +101,7 @@ class NoticeRef:
             raise ValueError("channelId must be a string")
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
             raise ValueError("attempt must be a positive integer")
-        return cls(tenant, incident, cast(EventKind, event), sequence, channel, attempt)
+        return cls(tenant, incident, cast(EventKind, event), sequence, channel, attempt, pause)
 
 
 class NoticeQueue(Protocol):

@@ -1,5 +1,5 @@
-"""The notifier: incident events from the notifications queue, sent to each subscribed channel
-exactly once.
+"""The notifier: incident events (and pause notices) from the notifications queue, sent to
+each subscribed channel exactly once.
 
 Per (event, channel) a delivery is claimed with a conditional write before anything is sent
 (store/deliveries.py), so a duplicated message or a second notifier finds it claimed and sends
@@ -46,6 +46,12 @@ def incident_link(deps: Deps, incident_id: str) -> str | None:
     return f"{base}/incidents/{incident_id}" if base else None
 
 
+def endpoint_link(deps: Deps, endpoint_id: str) -> str | None:
+    """Where a pause notice links back to: the endpoint in the API."""
+    base = deps.settings.public_url
+    return f"{base}/endpoints/{endpoint_id}" if base else None
+
+
 class Notifier:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
@@ -54,30 +60,44 @@ class Notifier:
         """Deliver one incident event to its channels (one channel for a retry); the deliveries
         this call made."""
         d = self._deps
-        incident = d.incidents.get(ref.tenant_id, ref.incident_id)
-        if incident is None:
-            log.info("notice %s: incident gone", ref.event_id)
-            return []
-        channels = [c for c in d.channels.list(ref.tenant_id) if c.subscribed(incident.job_id)]
+        if ref.pause is not None:
+            job_id = ref.pause.job_id
+            notice = Notice(
+                ref.event_id,
+                ref.event,
+                None,
+                "",
+                d.clock.now(),
+                endpoint_link(d, ref.pause.endpoint_id),
+                pause=ref.pause,
+            )
+        else:
+            incident = d.incidents.get(ref.tenant_id, ref.incident_id)
+            if incident is None:
+                log.info("notice %s: incident gone", ref.event_id)
+                return []
+            job_id = incident.job_id
+            notice = Notice(
+                ref.event_id,
+                ref.event,
+                self._current(incident),
+                "",
+                d.clock.now(),
+                incident_link(d, incident.id),
+                ref.sequence,
+            )
+        channels = [c for c in d.channels.list(ref.tenant_id) if c.subscribed(job_id)]
         if ref.channel_id is not None:
             channels = [c for c in channels if c.id == ref.channel_id]
         if not channels:
             return []
-        notice = Notice(
-            ref.event_id,
-            ref.event,
-            self._current(incident),
-            "",
-            d.clock.now(),
-            incident_link(d, incident.id),
-            ref.sequence,
-        )
+        subject = ref.incident_id
         if len(channels) == 1:
-            done = [self._deliver(channels[0], notice, incident.id, ref.attempt)]
+            done = [self._deliver(channels[0], notice, subject, ref.attempt)]
         else:
             with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(channels))) as pool:
                 done = list(
-                    pool.map(lambda c: self._deliver(c, notice, incident.id, ref.attempt), channels)
+                    pool.map(lambda c: self._deliver(c, notice, subject, ref.attempt), channels)
                 )
         return [x for x in done if x is not None]
 
@@ -157,7 +177,7 @@ class Notifier:
             state,
             extra={"channel_id": channel.id},
         )
-        if state == "retrying" and d.notices_queue is not None and incident_id.startswith("inc_"):
+        if state == "retrying" and d.notices_queue is not None and retry:
             ref = NoticeRef.for_retry(channel.tenant_id, incident_id, notice, channel.id, attempt)
             d.notices_queue.send(ref, backoff_s(attempt) or 0)
         return replace(

@@ -21,6 +21,7 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.reflexes import Observed, evaluate, may_fire, watched
 from chalicelib.domain.timing import Change
 from chalicelib.engine.finished import RunFinished
+from chalicelib.engine.pause_alerts import announce_pause
 
 if TYPE_CHECKING:
     from chalicelib.deps import Deps
@@ -89,16 +90,19 @@ class ReflexEngine:
 
     def _act(self, reflex: Reflex) -> None:
         by = Actor("reflex", reflex.id)
+        read: list[Endpoint] = []
 
         def apply(ep: Endpoint, now: datetime) -> Change:
+            read.append(ep)
             return reflex_action(ep, now, reflex.spec.do, by, reflex.spec.reason)
 
         try:
-            self._deps.scheduling.change(reflex.tenant_id, reflex.endpoint_id, apply)
+            saved = self._deps.scheduling.change(reflex.tenant_id, reflex.endpoint_id, apply)
         except (NotFound, Conflict) as exc:
             # Deleted or archived since the reflex was read: nothing left to act on.
             log.info("reflex %s did not act on %s: %s", reflex.id, reflex.endpoint_id, exc)
             return
+        announce_pause(self._deps, read[-1], saved, by, reflex.spec.reason)
         observability.count("ReflexFirings")
         log.info(
             "reflex %s fired on %s: %s",

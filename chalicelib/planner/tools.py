@@ -29,6 +29,7 @@ from chalicelib.domain.schemas import (
 )
 from chalicelib.domain.timeutil import iso, parse_instant
 from chalicelib.domain.timing import Change
+from chalicelib.engine.pause_alerts import announce_pause
 from chalicelib.planner import text
 from chalicelib.services import reflexes
 from chalicelib.services.reflexes import MAX_PER_ENDPOINT
@@ -468,7 +469,14 @@ class Toolbox:
 
     def _pause_until(self, args: PauseArgs) -> str:
         until = parse_instant(args.until_iso) if args.until_iso is not None else None
-        self._write(lambda ep, now: actions.pause(ep, now, until, self._actor))
+        read: list[Endpoint] = []
+
+        def apply(ep: Endpoint, now: datetime) -> Change:
+            read.append(ep)
+            return actions.pause(ep, now, until, self._actor)
+
+        saved = self._write(apply)
+        announce_pause(self._deps, read[-1], saved, self._actor, args.reason)
         message = f"Paused until {iso(until)}" if until is not None else "Resumed execution"
         return message + (f": {args.reason}" if args.reason else "")
 

@@ -107,6 +107,15 @@ def register(subparsers: Any, common: Parser) -> None:
     recovery.add_argument("--no-recovery", dest="recovery", action="store_const", const=False)
     p.add_argument("--realert-minutes", type=int, metavar="MIN")
     p.add_argument("--late-after-ms", type=int, metavar="MS")
+    pauses = p.add_mutually_exclusive_group()
+    pauses.add_argument(
+        "--notify-on-pause",
+        dest="pauses",
+        action="store_const",
+        const=True,
+        help="tell the channels when the planner or a reflex pauses or resumes an endpoint",
+    )
+    pauses.add_argument("--no-pause-notices", dest="pauses", action="store_const", const=False)
 
     verbs = subparsers.add_parser(
         "outbox",
@@ -223,6 +232,7 @@ def set_policy(ctx: Context) -> int:
         notifyOnRecovery=a.recovery,
         realertMinutes=a.realert_minutes,
         lateAfterMs=a.late_after_ms,
+        notifyOnPause=a.pauses,
     )
     ctx.show_item(ctx.api.put(_policy_path(ctx), checked_body(AlertPolicyInput, data)))
     return 0

@@ -181,7 +181,8 @@ def _policy(policy: Any) -> str:
     return (
         f"Alert after {policy['failureThreshold']} consecutive failure(s); recovery notice "
         f"{'on' if policy['notifyOnRecovery'] else 'off'}; reminders {reminders}; late after "
-        f"{policy['lateAfterMs']} ms."
+        f"{policy['lateAfterMs']} ms; pause notices "
+        f"{'on' if policy.get('notifyOnPause') else 'off'}."
     )
 
 
@@ -651,8 +652,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "/alert-policy",
         "Get the alert defaults",
         "Get the tenant's alert defaults, which every job's policy starts from: "
-        "failureThreshold, notifyOnRecovery, realertMinutes (null: no reminders) and "
-        "lateAfterMs.",
+        "failureThreshold, notifyOnRecovery, realertMinutes (null: no reminders), "
+        "lateAfterMs and notifyOnPause (notices when the planner or a reflex pauses or resumes "
+        "an endpoint).",
         response=AlertPolicyResponse,
         summary=_policy,
     ),
@@ -662,7 +664,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         "/alert-policy",
         "Set the alert defaults",
         "Replace the tenant's alert defaults; fields left out take the built-in defaults "
-        "(failureThreshold 3, notifyOnRecovery true, realertMinutes null, lateAfterMs 60000).",
+        "(failureThreshold 3, notifyOnRecovery true, realertMinutes null, lateAfterMs 60000, "
+        "notifyOnPause false).",
         body=AlertPolicyInput,
         response=AlertPolicyResponse,
         kind="idempotent",

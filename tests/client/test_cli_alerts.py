@@ -39,11 +39,13 @@ def test_channels_policies_incidents_and_the_outbox(
     outbox = cli("outbox", "--limit", "1")
     assert outbox.code == 0 and "Subject: [Cronpilot] Cronpilot test notice" in outbox.out
 
-    policy = cli("alert-policy", "set", "--job", job, "--failure-threshold", "5", "--json")
+    policy = cli(
+        "alert-policy", "set", "--job", job, "--failure-threshold", "5", "--notify-on-pause",
+        "--json",
+    )  # fmt: skip
     assert policy.code == 0, policy.err
-    assert policy.json()["failureThreshold"] == 5 and policy.json()["ownFields"] == [
-        "failureThreshold"
-    ]
+    assert policy.json()["failureThreshold"] == 5 and policy.json()["notifyOnPause"] is True
+    assert policy.json()["ownFields"] == ["failureThreshold", "notifyOnPause"]
     assert cli("alert-policy", "--json").json()["failureThreshold"] == 3
 
     assert cli("incidents", "--job", job).out.strip() == "(none)"

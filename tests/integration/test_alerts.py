@@ -1,7 +1,8 @@
 """Alerts in process on the manual clock: incidents opened by a failure streak and closed by a
 success, notices delivered to loopback webhook and Slack receivers exactly once (duplicated
 messages, racing notifiers, a notifier stopped mid-send), retries with backoff, reminders,
-late slots, and the REST routes with their rejections (which change nothing)."""
+late slots, pause notices from the planner and reflexes, and the REST routes with their
+rejections (which change nothing)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
+from chalicelib.domain.entities import Actor
 from chalicelib.domain.incidents import slot_late
+from chalicelib.domain.timeutil import iso
 from chalicelib.engine.caller import Caller, CallRequest, CallResult
 from chalicelib.engine.notices_queue import NoticeRef
 from chalicelib.engine.notifier import Notifier
+from chalicelib.planner.tools import Toolbox
 from chalicelib.store.models import ChannelItem
 from tests.conftest import Api, new_tenant, snapshot
 from tests.integration.test_caller import Target, _send
 from tests.integration.test_planner_flow import _ep, _run
+from tests.integration.test_planner_tools import view
 from tests.unit.test_readme_receiver import _snippet
 
 
@@ -604,6 +609,7 @@ def test_policies_default_per_tenant_and_per_job(api: Api, setup: dict[str, str]
         "notifyOnRecovery": True,
         "realertMinutes": None,
         "lateAfterMs": 60000,
+        "notifyOnPause": False,
     }
     put = api.call("PUT", "/api/alert-policy", {"failureThreshold": 5, "realertMinutes": 60})
     assert put.status == 200 and put.body["failureThreshold"] == 5
@@ -617,8 +623,103 @@ def test_policies_default_per_tenant_and_per_job(api: Api, setup: dict[str, str]
         ({"realertMinutes": 1}, "realertMinutes"),
         ({"lateAfterMs": 10}, "lateAfterMs"),
         ({"notifyOnRecovery": None}, "notifyOnRecovery"),
+        ({"notifyOnPause": None}, "notifyOnPause"),
+        ({"notifyOnPause": "yes"}, "notifyOnPause"),
     ]:
         reply = api.call("PUT", f"/api/jobs/{setup['job']}/alert-policy", body)
         assert reply.status == 400 and reply.error["details"][0]["field"] == field, reply.body
     assert api.call("PUT", "/api/jobs/job_nope/alert-policy", {}).status == 404
     assert snapshot() == before
+
+
+# --- pause notices: the planner or a reflex paused or resumed an endpoint ---------------------
+
+
+def _notify_on_pause(api: Api, job: str) -> None:
+    reply = api.call("PUT", f"/api/jobs/{job}/alert-policy", {"notifyOnPause": True})
+    assert reply.status == 200 and reply.body["notifyOnPause"] is True, reply.body
+
+
+def _planner(deps: Deps, api: Api, setup: dict[str, str]) -> Toolbox:
+    job = {"id": setup["job"]}
+    return Toolbox(deps, view(deps, job), setup["endpoint"], Actor("session", "session_7"))
+
+
+def test_the_planner_pausing_and_resuming_is_announced_once_when_the_policy_asks(
+    deps: Deps, api: Api, clock: ManualClock, setup: dict[str, str], loopback: Receivers,
+    notices: Notices,
+) -> None:  # fmt: skip
+    _notify_on_pause(api, setup["job"])
+    until = clock.now() + timedelta(hours=1)
+    _planner(deps, api, setup).call(
+        "pause_until", {"untilIso": until.isoformat(), "reason": "Upstream maintenance"}
+    )
+    (paused,) = notices.take()
+    assert (paused.event, paused.incident_id) == ("paused", f"pause_{setup['endpoint']}")
+    # Delivered once to each channel, however often the message comes.
+    for _ in range(3):
+        Notifier(deps).handle(NoticeRef.decode(paused.encode()))
+    (hook,) = loopback.got("/hook")
+    now = clock.now().timestamp()
+    assert _snippet()(setup["key"], hook["headers"], hook["body"].encode(), now=now)
+    body = json.loads(hook["body"])
+    assert body["type"] == "endpoint.paused" and body["eventId"] == paused.event_id
+    assert body["endpoint"] == {"id": setup["endpoint"], "name": "Health", "jobId": setup["job"]}
+    assert body["by"] == {"type": "session", "id": "session_7"}
+    assert body["reason"] == "Upstream maintenance" and body["until"] == iso(until)
+    assert body["link"] == f"http://cp.test/api/endpoints/{setup['endpoint']}"
+    (slack,) = loopback.got("/slack")
+    text = json.loads(slack["body"])["blocks"][0]["text"]["text"]
+    assert "Paused by the planner: endpoint 'Health'" in text and "|View the endpoint>" in text
+    deliveries = deps.deliveries.for_incident(paused.incident_id)
+    assert sorted((d.event, d.channel_kind, d.state) for d in deliveries) == [
+        ("paused", "slack", "sent"),
+        ("paused", "webhook", "sent"),
+    ]
+
+    clock.advance(timedelta(minutes=5))
+    _planner(deps, api, setup).call("pause_until", {"untilIso": None, "reason": "Back"})
+    (resumed,) = notices.take()
+    Notifier(deps).handle(resumed)
+    assert [json.loads(h["body"])["type"] for h in loopback.got("/hook")] == [
+        "endpoint.paused",
+        "endpoint.resumed",
+    ]
+    # Resuming what is not paused, and pausing again to the same end, say nothing.
+    _planner(deps, api, setup).call("pause_until", {"untilIso": None})
+    assert notices.take() == []
+
+
+def test_a_reflex_pausing_an_endpoint_is_announced(
+    deps: Deps, api: Api, clock: ManualClock, setup: dict[str, str], loopback: Receivers,
+    notices: Notices,
+) -> None:  # fmt: skip
+    _notify_on_pause(api, setup["job"])
+    rule = {
+        "when": {"endpoint": "self", "path": "statusCode", "op": "==", "value": 503},
+        "do": {"action": "pause", "forMinutes": 30},
+        "reason": "Down: stop calling it",
+    }
+    made = api.post(f"/api/endpoints/{setup['endpoint']}/reflexes", rule)
+    assert made.status == 201, made.body
+    _fail_times(deps, clock, setup["endpoint"], 1)
+    (paused,) = notices.take()
+    assert paused.pause is not None and paused.pause.by == Actor("reflex", made.body["id"])
+    Notifier(deps).handle(paused)
+    body = json.loads(loopback.got("/hook")[0]["body"])
+    assert (body["type"], body["reason"]) == ("endpoint.paused", "Down: stop calling it")
+    assert body["until"] == iso(clock.now() + timedelta(minutes=30))
+
+
+def test_no_pause_notice_unless_asked_nor_for_a_persons_own_pause(
+    deps: Deps, api: Api, clock: ManualClock, setup: dict[str, str], notices: Notices
+) -> None:
+    until = (clock.now() + timedelta(hours=1)).isoformat()
+    _planner(deps, api, setup).call("pause_until", {"untilIso": until})
+    assert notices.take() == []  # notifyOnPause defaults to false
+    _planner(deps, api, setup).call("pause_until", {"untilIso": None})
+    _notify_on_pause(api, setup["job"])
+    paused = api.post(f"/api/endpoints/{setup['endpoint']}/pause", {"pausedUntil": until})
+    assert paused.status < 300, paused.body
+    assert api.post(f"/api/endpoints/{setup['endpoint']}/resume").status < 300
+    assert notices.take() == []

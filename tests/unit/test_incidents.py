@@ -3,13 +3,15 @@ says, how deliveries back off, and the notice message format."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from chalicelib.domain.channels import Channel, masked_url, scrub
-from chalicelib.domain.entities import Endpoint, Run
+from chalicelib.domain.entities import Actor, Endpoint, Run
 from chalicelib.domain.incidents import (
     AlertPolicy,
     Close,
@@ -31,6 +33,7 @@ from chalicelib.domain.notices import (
     slack_body,
     webhook_body,
 )
+from chalicelib.domain.pause_notices import pause_notice
 from chalicelib.engine.notices_queue import NoticeRef
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,6 +79,8 @@ def test_policies_layer_builtin_then_tenant_then_job() -> None:
     assert effective_policy(tenant, None) == AlertPolicy(5, True, 60, 60_000)
     job = {"realertMinutes": None, "notifyOnRecovery": False}
     assert effective_policy(tenant, job) == AlertPolicy(5, False, None, 60_000)
+    assert effective_policy({"notifyOnPause": True}, None).notify_on_pause
+    assert not effective_policy({"notifyOnPause": True}, {"notifyOnPause": False}).notify_on_pause
     assert next_realert(AlertPolicy(realert_minutes=15), T0) == T0 + timedelta(minutes=15)
     assert next_realert(POLICY, T0) is None
 
@@ -160,3 +165,71 @@ def test_a_slot_waits_from_its_time_the_last_change_or_the_watchers_start() -> N
     started = T0 + timedelta(hours=8)  # a stack started after a night off
     assert slot_late(due, started + timedelta(seconds=30), POLICY, started) is None
     assert slot_late(due, started + timedelta(seconds=90), POLICY, started) == 90_000
+
+
+# --- pause notices ----------------------------------------------------------------------------
+
+BY_SESSION = Actor("session", "ses_1")
+
+
+def test_a_pause_notice_is_what_the_planner_or_a_reflex_changed_and_nothing_else() -> None:
+    now, later = T0, T0 + timedelta(hours=1)
+    paused = replace(EP, paused_until=later)
+    notice = pause_notice(EP, paused, now, BY_SESSION, "maintenance")
+    assert notice is not None and (notice.event, notice.until) == ("paused", later)
+    assert notice.event_id == f"pause_ep:paused:{int(now.timestamp() * 1000)}"
+    moved = replace(EP, paused_until=later + timedelta(hours=1))
+    assert pause_notice(paused, moved, now, Actor("reflex", "rfx_1"), None) is not None
+    resumed = pause_notice(paused, EP, now, BY_SESSION, None)
+    assert resumed is not None and (resumed.event, resumed.until) == ("resumed", None)
+    # Nothing changed, a pause already over, or a person's own doing: no notice.
+    assert pause_notice(paused, paused, now, BY_SESSION, None) is None
+    assert pause_notice(EP, EP, now, BY_SESSION, None) is None
+    assert pause_notice(EP, replace(EP, paused_until=now), now, BY_SESSION, None) is None
+    assert pause_notice(EP, paused, now, Actor("apiKey", "key_1"), None) is None
+    assert pause_notice(EP, paused, now, None, None) is None
+    long = pause_notice(EP, paused, now, BY_SESSION, "x" * 2000)
+    assert long is not None and long.reason is not None and len(long.reason) == 500
+
+
+def test_a_pause_notice_reads_the_same_everywhere() -> None:
+    found = pause_notice(EP, replace(EP, paused_until=T0 + timedelta(hours=1)), T0,
+                         Actor("reflex", "rfx_1"), "Queue <empty> & idle")  # fmt: skip
+    assert found is not None
+    notice = Notice(found.event_id, "paused", None, "Ops", T0, "http://cp/e/ep", pause=found)
+    assert notice.title == ("Paused by a reflex: endpoint 'Health' until 2026-01-01T01:00:00.000Z")
+    body = webhook_body(notice)
+    assert body["type"] == "endpoint.paused" and body["by"] == {"type": "reflex", "id": "rfx_1"}
+    assert body["endpoint"] == {"id": "ep", "name": "Health", "jobId": "job"}
+    assert "incident" not in body and body["link"] == "http://cp/e/ep"
+    text = slack_body(notice)["blocks"][0]["text"]["text"]
+    assert "Queue &lt;empty&gt; &amp; idle" in text and "<http://cp/e/ep|View the endpoint>" in text
+    subject, mail = email_parts(notice)
+    assert subject.startswith("[Cronpilot] Paused by a reflex") and "reflex rfx_1" in mail
+
+
+def test_pause_notice_messages_round_trip_and_refuse_garbage() -> None:
+    found = pause_notice(EP, replace(EP, paused_until=T0 + timedelta(hours=1)), T0,
+                         BY_SESSION, "why")  # fmt: skip
+    assert found is not None
+    ref = NoticeRef.for_pause(found)
+    assert NoticeRef.decode(ref.encode()) == ref
+    retry = NoticeRef.for_retry("t", ref.incident_id, Notice(ref.event_id, "paused", None, "",
+                                T0, pause=found), "chn_1", 1)  # fmt: skip
+    assert NoticeRef.decode(retry.encode()) == retry and retry.event_id == ref.event_id
+    good = json.loads(ref.encode())
+    bad: list[dict[str, Any]] = [
+        {**good, "pause": None},
+        {**good, "incidentId": "pause_other"},
+        {**good, "event": "resumed"},
+        {**good, "pause": {**good["pause"], "by": {"type": "apiKey", "id": "k"}}},
+        {**good, "pause": {**good["pause"], "at": "soon"}},
+        {**good, "pause": {**good["pause"], "until": -1}},
+        {**good, "pause": {**good["pause"], "event": "stopped"}},
+        {**good, "pause": {**good["pause"], "endpointName": ""}},
+        {**good, "pause": {**good["pause"], "reason": 3}},
+        {key: v for key, v in good.items() if key != "pause"},  # `paused` without its pause
+    ]
+    for body in bad:
+        with pytest.raises(ValueError):
+            NoticeRef.decode(json.dumps(body))
