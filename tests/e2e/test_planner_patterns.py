@@ -65,6 +65,7 @@ AI_TIMEOUT_S = 3  # one model call
 AI_RETRY_BUDGET_S = 10  # retries of one step
 FIRST_SESSION_S = 40  # deadline: an endpoint's first run and the session it starts
 DEFERRED_S = 100  # deadline: a session the one-a-minute rule deferred
+EXTRA_LOOKS = 3  # looks a check lets pass before the one it waits for (each acting on nothing)
 SCENARIO_S = 240  # deadline: a whole scenario (they all take about 80 s)
 POLL_S = 1.0  # between two polls of the API by one scenario (a dozen poll at once)
 AT_ONCE_MS = 10_000  # "at once": a run within this of the session that asked for it
@@ -464,6 +465,32 @@ def nth_look(api: Api, endpoint: dict[str, Any], n: int, deadline_s: float) -> d
         return found[n - 1] if len(found) >= n else None
 
     return until(check, deadline_s, f"session {n} of {endpoint['name']}", POLL_S)
+
+
+def look_that(
+    s: Scene,
+    endpoint: dict[str, Any],
+    n: int,
+    deadline_s: float,
+    wanted: Callable[[dict[str, Any]], bool],
+    earlier: str,
+) -> tuple[int, dict[str, Any]]:
+    """The endpoint's first look from its n-th on that is `wanted`, with its number.
+
+    Sessions are one model step, so the endpoint's own runs and its siblings' first answers
+    can wake it before the news a check waits for: every look before the wanted one must have
+    acted on nothing and said `earlier` in its reasoning.
+    """
+    for k in range(n, n + EXTRA_LOOKS + 1):
+        look = nth_look(s.api, endpoint, k, deadline_s)
+        if wanted(look):
+            return k, look
+        assert not actions(look) and earlier in look["reasoning"], s.show(endpoint, look)
+    raise AssertionError(f"no wanted look of {endpoint['name']} among looks {n}-{k}")
+
+
+def acting(look: dict[str, Any]) -> bool:
+    return bool(actions(look))
 
 
 def nth_session(api: Api, endpoint: dict[str, Any], n: int, deadline_s: float) -> dict[str, Any]:
@@ -951,14 +978,9 @@ def flash_sale(s: Scene) -> str:
     load["high"] = False
     s.run_now(monitor)
     cleared = wait_runs(api, monitor, 2, 20)[1]
-    # A look woken before the monitor's new answer (sessions are one model step now) still
-    # sees the spike and must leave the pause as it is; the one after it resumes.
-    n = 2
-    a2 = nth_look(api, analytics, n, DEFERRED_S)
-    while not actions(a2) and n < 5:
-        assert "LOW priority, load high: no change" in a2["reasoning"], s.show(analytics, a2)
-        n += 1
-        a2 = nth_look(api, analytics, n, DEFERRED_S)
+    # A look woken before the monitor's new answer still sees the spike and must leave the
+    # pause as it is; the one after it resumes.
+    _, a2 = look_that(s, analytics, 2, DEFERRED_S, acting, "LOW priority, load high: no change")
     ((_, resumed_args),) = s.expect(analytics, a2, ["pause_until"])
     assert resumed_args == {"untilIso": None, "reason": "Load normalized - resuming"}
     assert sibling_body(a2, "Traffic Monitor")["load_status"] == "normal"
@@ -1078,14 +1100,9 @@ def etl_pipeline(s: Scene) -> str:
     assert sibling_body(t1, "Extract Customer Data")["batch_id"] == "2025-11-02"
     # A load session in the same analysis as t1 still reads yesterday's transform (its run
     # for the new batch is only starting); the run's new batch_id then wakes load again.
-    # Sessions are one model step now, so load's own run can wake it once more before then:
-    # every look until the acting one must have found no new batch.
-    n = 2
-    l2 = nth_look(api, load_ep, n, DEFERRED_S)
-    while not actions(l2) and n < 5:
-        assert "No new batch" in l2["reasoning"], s.show(load_ep, l2)
-        n += 1
-        l2 = nth_look(api, load_ep, n, DEFERRED_S)
+    # Load's own run can wake it once more before then: every look until the acting one must
+    # have found no new batch.
+    _, l2 = look_that(s, load_ep, 2, DEFERRED_S, acting, "No new batch")
     s.expect(load_ep, l2, ["propose_next_time"])
     assert "2025-11-02" in l2["reasoning"]
     loads = wait_runs(api, load_ep, 2, 15)
@@ -1235,26 +1252,32 @@ def tiered_priority(s: Scene) -> str:
     low = tier("[LOW] Analytics Updater", "/tiers/analytics")
     s.run_now(health)
 
-    # 95% load, LOW and NORMAL paused: both pause at their first session; CRITICAL does not.
-    n1 = nth_look(api, normal, 1, FIRST_SESSION_S)
-    w1 = nth_look(api, low, 1, FIRST_SESSION_S)
+    # 95% load, LOW and NORMAL paused: both pause at their first session that reads the
+    # monitor's answer (a sibling's first answer may wake them before it); CRITICAL does not.
+    unread = "System Health Monitor has no readable response"
+    k, n1 = look_that(s, normal, 1, FIRST_SESSION_S, acting, unread)
+    j, w1 = look_that(s, low, 1, FIRST_SESSION_S, acting, unread)
     s.expect(normal, n1, ["pause_until"])
     s.expect(low, w1, ["pause_until"])
     s.expect(critical, nth_look(api, critical, 1, FIRST_SESSION_S), [])
     wait_runs(api, critical, 3, 30, after(max(done(n1), done(w1))))
 
-    # 70%: NORMAL is active again and resumes; LOW stays paused.
+    # 70%: NORMAL is active again and resumes; LOW stays paused. Looks woken before the
+    # monitor's new answer still read 95% and change nothing.
     paused_levels.remove("NORMAL")
     s.run_now(health)
-    n2 = nth_look(api, normal, 2, DEFERRED_S)
+    _, n2 = look_that(s, normal, k + 1, DEFERRED_S, acting, "NORMAL tier: no change")
     ((_, resumed_args),) = s.expect(normal, n2, ["pause_until"])
     assert resumed_args["untilIso"] is None
     normal_runs = wait_runs(api, normal, 1, 15, after(opened(n2)))
-    w2 = nth_look(api, low, 2, DEFERRED_S)
+
+    def read_70(look: dict[str, Any]) -> bool:
+        advice = body(sibling_body(look, "System Health Monitor").get("recommendations"))
+        return bool(advice.get("paused_priority_levels") == ["LOW"])
+
+    _, w2 = look_that(s, low, j + 1, DEFERRED_S, read_70, "LOW tier: no change")
     s.expect(low, w2, [])
     assert "LOW tier: no change" in w2["reasoning"]
-    advice = sibling_body(w2, "System Health Monitor")["recommendations"]
-    assert advice["paused_priority_levels"] == ["LOW"]
     low_state = api.endpoint(low)
     assert low_state.get("pausedUntil") and ms(low_state["pausedUntil"]) > ms(now_iso())
     assert [r for r in api.runs(low) if after(done(w1))(r)] == []
