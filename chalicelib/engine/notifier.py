@@ -46,10 +46,10 @@ def incident_link(deps: Deps, incident_id: str) -> str | None:
     return f"{base}/incidents/{incident_id}" if base else None
 
 
-def endpoint_link(deps: Deps, endpoint_id: str) -> str | None:
+def endpoint_link(deps: Deps, job_id: str, endpoint_id: str) -> str | None:
     """Where a pause notice links back to: the endpoint in the API."""
     base = deps.settings.public_url
-    return f"{base}/endpoints/{endpoint_id}" if base else None
+    return f"{base}/jobs/{job_id}/endpoints/{endpoint_id}" if base else None
 
 
 class Notifier:
@@ -68,7 +68,7 @@ class Notifier:
                 None,
                 "",
                 d.clock.now(),
-                endpoint_link(d, ref.pause.endpoint_id),
+                endpoint_link(d, ref.pause.job_id, ref.pause.endpoint_id),
                 pause=ref.pause,
             )
         else:

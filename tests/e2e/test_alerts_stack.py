@@ -223,3 +223,51 @@ def test_a_reminder_repeats_at_its_period_until_recovery(
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_reflex_pausing_an_endpoint_reaches_the_webhook_when_asked(
+    stack: Stack, target: Target
+) -> None:
+    target.answer = lambda h: _send(h, 503, b'{"ok": false}', "application/json")
+    tenant = _tenant(stack)
+    headers = {"x-api-key": tenant["key"]}
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        content = json.dumps(body) if body is not None else None
+        reply = stack.http.request(method, path, content=content, headers=headers)
+        assert reply.status_code < 300, reply.text
+        return reply.json() if reply.content else None
+
+    job = call("POST", "/jobs", {"name": "Self-pausing"})["id"]
+    call("PUT", f"/jobs/{job}/alert-policy", {"notifyOnPause": True, "failureThreshold": 1000})
+    call("POST", "/channels", {"kind": "webhook", "name": "Ops", "url": target.url + "/pauses"})
+    endpoint = call(
+        "POST",
+        f"/jobs/{job}/endpoints",
+        {"name": "Fragile", "url": target.url + "/fragile", "baselineIntervalMs": 1000},
+    )["id"]
+    reflex = call(
+        "POST",
+        f"/endpoints/{endpoint}/reflexes",
+        {
+            "when": {"endpoint": "self", "path": "statusCode", "op": "==", "value": 503},
+            "do": {"action": "pause", "forMinutes": 60},
+            "reason": "Down: stop calling it",
+        },
+    )["id"]
+
+    def notices() -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in target.received if r["path"] == "/pauses"]
+
+    try:
+        wait_until(lambda: len(notices()) >= 1, NOTICE_DEADLINE_S, "the pause notice")
+    finally:
+        call("POST", f"/jobs/{job}/pause")
+    (notice,) = notices()
+    assert notice["type"] == "endpoint.paused" and notice["endpoint"]["id"] == endpoint
+    assert notice["by"] == {"type": "reflex", "id": reflex}
+    assert notice["reason"] == "Down: stop calling it"
+    assert _snippet()(tenant["signing"], target.received[-1]["headers"],
+                      target.received[-1]["body"].encode())  # fmt: skip
+    assert notice["link"] == f"{stack.base_url}/jobs/{job}/endpoints/{endpoint}"
+    assert call("GET", f"/jobs/{job}/endpoints/{endpoint}")["pausedUntil"] == notice["until"]

@@ -667,7 +667,8 @@ def test_the_planner_pausing_and_resuming_is_announced_once_when_the_policy_asks
     assert body["endpoint"] == {"id": setup["endpoint"], "name": "Health", "jobId": setup["job"]}
     assert body["by"] == {"type": "session", "id": "session_7"}
     assert body["reason"] == "Upstream maintenance" and body["until"] == iso(until)
-    assert body["link"] == f"http://cp.test/api/endpoints/{setup['endpoint']}"
+    link = f"http://cp.test/api/jobs/{setup['job']}/endpoints/{setup['endpoint']}"
+    assert body["link"] == link
     (slack,) = loopback.got("/slack")
     text = json.loads(slack["body"])["blocks"][0]["text"]["text"]
     assert "Paused by the planner: endpoint 'Health'" in text and "|View the endpoint>" in text
