@@ -18,10 +18,10 @@ from chalicelib.domain.entities import Run
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.inflight import locked, message_live, refused_by_pause
 from chalicelib.domain.timeutil import to_ms
+from chalicelib.engine.finished import RunFinished
 from chalicelib.engine.queue import QueuedSlot, SlotQueue
 from chalicelib.engine.scheduling import LockLost
 from chalicelib.engine.shards import rehome_due
-from chalicelib.planner.queue import JobRef
 
 log = logging.getLogger("cronpilot.engine")
 
@@ -96,13 +96,15 @@ def sweep_zombies(deps: Deps, now: datetime) -> int:
         # Only while still running: an executor that finished meanwhile keeps its result.
         if deps.runs.put_if_running(zombie):
             count += 1
-            _settle_abandoned(deps, run, now)
+            _settle_abandoned(deps, zombie, now)
     return count
 
 
 def _settle_abandoned(deps: Deps, run: Run, now: datetime) -> None:
     """Finish the abandoned run's claim as a failure, if the endpoint is still on that run's
-    slot and no newer claim holds it (its lock expired with the run's deadline)."""
+    slot and no newer claim holds it (its lock expired with the run's deadline), then tell the
+    run-finished listeners, as the executor would have: the planner, reflexes and incidents
+    hear of a zombie like of any failed run."""
     endpoint = deps.endpoints.get(run.tenant_id, run.endpoint_id)
     if (
         endpoint is None
@@ -112,7 +114,7 @@ def _settle_abandoned(deps: Deps, run: Run, now: datetime) -> None:
     ):
         return
     try:
-        _, urgent = deps.scheduling.finish_run(
+        settled, urgent = deps.scheduling.finish_run(
             run.tenant_id,
             run.endpoint_id,
             endpoint.lock_token,
@@ -121,5 +123,4 @@ def _settle_abandoned(deps: Deps, run: Run, now: datetime) -> None:
         )
     except (LockLost, NotFound):
         return  # claimed again or deleted meanwhile: the newer owner settles it
-    if urgent and deps.analysis_queue is not None and deps.planner_model is not None:
-        deps.analysis_queue.send([JobRef(run.tenant_id, run.job_id)])
+    deps.run_finished.publish(RunFinished(settled, run, urgent))

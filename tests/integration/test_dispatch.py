@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
 from chalicelib.engine.execute import Executor
+from chalicelib.engine.finished import RunFinished
+from chalicelib.engine.notices_queue import NoticeRef
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
 from chalicelib.engine.shards import CHECK_EVERY
@@ -635,3 +638,35 @@ def test_raising_the_shard_count_strands_nothing(deps: Deps, queue: RecordingQue
     after = with_queue(deps, queue, due_shards=8)
     report = tick(after, queue)
     assert report.rehomed == 0 and report.sent == 2
+
+
+def test_a_swept_zombie_reaches_the_run_finished_listeners_and_opens_an_incident(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    heard: list[RunFinished] = []
+    qdeps.run_finished.subscribe(heard.append)
+    sent: list[NoticeRef] = []
+    monkeypatch.setattr(qdeps, "notices_queue", SimpleNamespace(send=lambda n, d=0: sent.append(n)))
+    assert (
+        api.call("PUT", f"/api/jobs/{job['id']}/alert-policy", {"failureThreshold": 1}).status
+        == 200
+    )
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    zombie = die_after_claim(qdeps, original)
+    assert zombie.deadline_at is not None
+    clock.set(zombie.deadline_at)
+    assert tick(qdeps, queue).zombies == 1
+
+    [event] = heard
+    assert event.run.id == zombie.id and event.run.error_kind == "zombie"
+    assert event.endpoint.failure_count == 1 and event.state_changed
+    [incident] = api.get("/api/incidents").body["incidents"]
+    assert (incident["endpointId"], incident["state"]) == (endpoint_id, "open")
+    assert [(n.incident_id, n.event) for n in sent] == [(incident["id"], "opened")]
