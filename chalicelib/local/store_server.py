@@ -9,7 +9,8 @@ replay the journal, then write `ready` on the ready pipe.
 
 While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
 the main loop folds the journal into the snapshot in a child process when it has grown
-(compaction.py) and sweeps expired items in passes a minute apart (ttl_sweep.py).
+(compaction.py), sweeps expired items in passes a minute apart (ttl_sweep.py) and, at each
+pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
-from chalicelib.local import journal, persistence, ttl_sweep
+from chalicelib.local import journal, persistence, sqs_trim, ttl_sweep
 from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     os.close(args.ready_fd)
 
     sweeper = ttl_sweep.Sweeper(backend, shapes, gate.lock, log_to)
+    handles = sqs_trim.DeletedHandles(sqs_trim.sqs_backend(args.region))
     next_pass = time.monotonic()
     while not stop.wait(1.0):
         if os.getppid() != args.parent_pid:
@@ -328,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         if sweeper.in_pass or time.monotonic() >= next_pass:
             if not sweeper.in_pass:
                 next_pass = time.monotonic() + args.sweep_interval
+                handles.trim()
             try:
                 sweeper.step(clock.now().timestamp())
             except journal.JournalError as exc:
