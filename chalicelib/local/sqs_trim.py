@@ -2,9 +2,9 @@
 
 moto's queues remember every receipt handle of every message ever deleted, so that deleting
 the same message twice succeeds (as on SQS). Nothing ever drops them: at 276 bytes a handle
-and 19 runs a second, about 19 MB more store memory an hour, without bound. Each trim keeps the handles
-deleted since the previous trim and drops the older ones, so a repeated delete is still
-accepted for at least one trim period (a minute), far longer than any client retries it.
+and 19 runs a second, about 19 MB more store memory an hour, without bound. Each trim keeps
+the handles deleted since the previous trim and drops the older ones, so a repeated delete is
+still accepted for at least one trim period (a minute), far longer than any client retries it.
 """
 
 from __future__ import annotations
