@@ -24,6 +24,8 @@ log = logging.getLogger("cronpilot-local.store")
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 SQS_TARGET_PREFIX = "AmazonSQS."
+# A read that raced an in-place write is redone this many times in all (see WriteGate._read).
+READ_ATTEMPTS = 3
 READ_ONLY_OPERATIONS = frozenset(
     {
         "BatchGetItem",
@@ -157,12 +159,31 @@ class WriteGate:
             return self._app(environ, start_response)
         operation = target.rpartition(".")[2]
         if operation in READ_ONLY_OPERATIONS:
-            return self._dynamodb(environ, start_response)
+            return self._read(environ, start_response)
         if self.journal is None:
             with self.lock:
                 self.writes += 1
                 return self._dynamodb(environ, start_response)
         return self._journaled(operation, environ, start_response)
+
+    def _read(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A read, retried when it raced a write.
+
+        Reads do not take the write lock, and moto updates items in place: a Query copying an
+        item while an UpdateItem changes it raises "dictionary changed size during iteration"
+        before answering. Nothing was written or answered then, so the read is simply redone.
+        """
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            environ["wsgi.input"] = io.BytesIO(raw)
+            try:
+                return self._dynamodb(environ, start_response)
+            except RuntimeError as exc:
+                if "changed size during iteration" not in str(exc) or attempt == READ_ATTEMPTS:
+                    raise
+                log.info("a read raced a write (%s); reading again", exc)
+        raise AssertionError("unreachable")
 
     def _journaled(
         self, operation: str, environ: dict[str, Any], start_response: StartResponse

@@ -7,6 +7,7 @@ folder, as a new store process would; killing a real process is tests/e2e's job.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -582,8 +583,10 @@ def test_the_snapshot_is_private(store: Store) -> None:
 # --- the gate --------------------------------------------------------------------------------
 
 
-def _call(gate: WriteGate, target: str | None) -> list[bytes]:
+def _call(gate: WriteGate, target: str | None, body: bytes = b"") -> list[bytes]:
     environ: dict[str, Any] = {} if target is None else {"HTTP_X_AMZ_TARGET": target}
+    if body:
+        environ.update({"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)})
     return list(gate(environ, lambda *args: None))
 
 
@@ -648,3 +651,30 @@ def test_store_does_not_keep_every_queried_item(
     for _ in range(20):
         store.call("Scan", {"TableName": store.names["runs"]})
     assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
+
+
+def test_a_read_that_raced_a_write_is_read_again_with_the_same_request() -> None:
+    bodies: list[bytes] = []
+    failures = [RuntimeError("dictionary changed size during iteration")] * 2
+
+    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        bodies.append(environ["wsgi.input"].read())
+        if failures:
+            raise failures.pop()
+        start("200 OK", [])
+        return [b"answer"]
+
+    gate = WriteGate(app)
+    request = b'{"TableName": "runs"}'
+    assert _call(gate, "DynamoDB_20120810.Query", request) == [b"answer"]
+    assert bodies == [request] * 3  # each attempt read the whole request
+    # Every attempt raced: the error goes out; any other error is never retried.
+    failures[:] = [RuntimeError("dictionary changed size during iteration")] * 3
+    with pytest.raises(RuntimeError):
+        _call(gate, "DynamoDB_20120810.Query", request)
+    assert failures == []
+    failures[:] = [RuntimeError("something else")]
+    bodies.clear()
+    with pytest.raises(RuntimeError, match="something else"):
+        _call(gate, "DynamoDB_20120810.Scan", request)
+    assert len(bodies) == 1
