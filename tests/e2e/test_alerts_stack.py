@@ -47,6 +47,18 @@ def _tenant(stack: Stack) -> dict[str, str]:
     return {"key": key, "signing": signing.json()["rawKey"]}
 
 
+def _caller(stack: Stack, headers: dict[str, str]) -> Callable[..., Any]:
+    """`call(method, path, body)`: one API request that must succeed; its JSON answer."""
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        content = json.dumps(body) if body is not None else None
+        reply = stack.http.request(method, path, content=content, headers=headers)
+        assert reply.status_code < 300, reply.text
+        return reply.json() if reply.content else None
+
+    return call
+
+
 def test_an_incident_reaches_webhook_slack_and_email_once_then_recovers(
     stack: Stack, target: Target
 ) -> None:
@@ -58,13 +70,7 @@ def test_an_incident_reaches_webhook_slack_and_email_once_then_recovers(
 
     target.answer = answer
     tenant = _tenant(stack)
-    headers = {"x-api-key": tenant["key"]}
-
-    def call(method: str, path: str, body: Any = None) -> Any:
-        content = json.dumps(body) if body is not None else None
-        reply = stack.http.request(method, path, content=content, headers=headers)
-        assert reply.status_code < 300, reply.text
-        return reply.json() if reply.content else None
+    call = _caller(stack, {"x-api-key": tenant["key"]})
 
     job = call("POST", "/jobs", {"name": "Alerted"})["id"]
     call("PUT", f"/jobs/{job}/alert-policy", {"failureThreshold": 2})
@@ -164,13 +170,7 @@ def test_a_reminder_repeats_at_its_period_until_recovery(
     stack = launch(CRONPILOT_SCHEDULE_PERIOD_S="2")
     state = {"code": 503}
     target.answer = lambda h: _send(h, state["code"], b'{"ok": false}', "application/json")
-    headers = stack.headers()
-
-    def call(method: str, path: str, body: Any = None) -> Any:
-        content = json.dumps(body) if body is not None else None
-        reply = stack.http.request(method, path, content=content, headers=headers)
-        assert reply.status_code < 300, reply.text
-        return reply.json() if reply.content else None
+    call = _caller(stack, stack.headers())
 
     job = call("POST", "/jobs", {"name": "Reminded"})["id"]
     call("PUT", f"/jobs/{job}/alert-policy", {"failureThreshold": 1, "realertMinutes": 5})
@@ -230,13 +230,7 @@ def test_a_reflex_pausing_an_endpoint_reaches_the_webhook_when_asked(
 ) -> None:
     target.answer = lambda h: _send(h, 503, b'{"ok": false}', "application/json")
     tenant = _tenant(stack)
-    headers = {"x-api-key": tenant["key"]}
-
-    def call(method: str, path: str, body: Any = None) -> Any:
-        content = json.dumps(body) if body is not None else None
-        reply = stack.http.request(method, path, content=content, headers=headers)
-        assert reply.status_code < 300, reply.text
-        return reply.json() if reply.content else None
+    call = _caller(stack, {"x-api-key": tenant["key"]})
 
     job = call("POST", "/jobs", {"name": "Self-pausing"})["id"]
     call("PUT", f"/jobs/{job}/alert-policy", {"notifyOnPause": True, "failureThreshold": 1000})

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,12 +25,12 @@ from chalicelib.domain.governor import plan_next_run
 from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.finished import RunFinished
-from chalicelib.engine.notices_queue import NoticeRef
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
 from chalicelib.engine.shards import CHECK_EVERY
 from tests.conftest import ENDPOINT, T0, Api
 from tests.integration.fakes import StubCaller
+from tests.integration.test_alerts import Notices
 
 LOOKAHEAD = timedelta(seconds=75)  # settings.dispatch_lookahead_s with the default 60 s period
 
@@ -449,6 +448,20 @@ def die_after_claim(deps: Deps, slot: QueuedSlot) -> Run:
     return run
 
 
+def abandoned_at_deadline(
+    deps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
+) -> tuple[str, QueuedSlot, Run]:
+    """A new endpoint whose first slot was claimed by an executor that died, with the clock at
+    the run's deadline: (endpoint id, the abandoned slot, its run still `running`)."""
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    zombie = die_after_claim(deps, original)
+    assert zombie.deadline_at is not None
+    clock.set(zombie.deadline_at)
+    return endpoint_id, original, zombie
+
+
 def test_a_zombie_is_marked_failed_and_counts_as_a_failure_for_backoff_and_incidents(
     qdeps: Deps,
     queue: RecordingQueue,
@@ -497,12 +510,7 @@ def test_a_zombie_is_marked_failed_and_counts_as_a_failure_for_backoff_and_incid
 def test_a_zombie_sweep_leaves_an_endpoint_a_newer_claim_holds(
     qdeps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
 ) -> None:
-    endpoint_id = create(api, job, 10_000)
-    original = queue.only().slot
-    clock.set(original.at)
-    zombie = die_after_claim(qdeps, original)
-    assert zombie.deadline_at is not None
-    clock.set(zombie.deadline_at)
+    endpoint_id, original, _ = abandoned_at_deadline(qdeps, api, job, queue, clock)
     # The expired lock was taken over for the same slot before the sweep ran.
     lock_until = clock.now() + timedelta(seconds=40)
     assert qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), lock_until, "newer")
@@ -650,18 +658,11 @@ def test_a_swept_zombie_reaches_the_run_finished_listeners_and_opens_an_incident
 ) -> None:
     heard: list[RunFinished] = []
     qdeps.run_finished.subscribe(heard.append)
-    sent: list[NoticeRef] = []
-    monkeypatch.setattr(qdeps, "notices_queue", SimpleNamespace(send=lambda n, d=0: sent.append(n)))
-    assert (
-        api.call("PUT", f"/api/jobs/{job['id']}/alert-policy", {"failureThreshold": 1}).status
-        == 200
-    )
-    endpoint_id = create(api, job, 10_000)
-    original = queue.only().slot
-    clock.set(original.at)
-    zombie = die_after_claim(qdeps, original)
-    assert zombie.deadline_at is not None
-    clock.set(zombie.deadline_at)
+    notices = Notices()
+    monkeypatch.setattr(qdeps, "notices_queue", notices)
+    policy = api.call("PUT", f"/api/jobs/{job['id']}/alert-policy", {"failureThreshold": 1})
+    assert policy.status == 200, policy.body
+    endpoint_id, _, zombie = abandoned_at_deadline(qdeps, api, job, queue, clock)
     assert tick(qdeps, queue).zombies == 1
 
     [event] = heard
@@ -669,4 +670,4 @@ def test_a_swept_zombie_reaches_the_run_finished_listeners_and_opens_an_incident
     assert event.endpoint.failure_count == 1 and event.state_changed
     [incident] = api.get("/api/incidents").body["incidents"]
     assert (incident["endpointId"], incident["state"]) == (endpoint_id, "open")
-    assert [(n.incident_id, n.event) for n in sent] == [(incident["id"], "opened")]
+    assert [(n.incident_id, n.event) for n in notices.take()] == [(incident["id"], "opened")]
