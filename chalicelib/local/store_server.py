@@ -10,7 +10,8 @@ replay the journal, then write `ready` on the ready pipe.
 While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
 the main loop folds the journal into the snapshot in a child process when it has grown
 (compaction.py), sweeps expired items in passes a minute apart (ttl_sweep.py) and, at each
-pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py).
+pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py). Queries read only
+the partition they ask for (partition_query.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
-from chalicelib.local import journal, persistence, sqs_trim, ttl_sweep
+from chalicelib.local import journal, partition_query, persistence, sqs_trim, ttl_sweep
 from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     stop = threading.Event()
     disable_instance_tracking()
+    partition_query.install()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
