@@ -21,7 +21,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.domain.errors import DomainError
-from chalicelib.local import seed
+from chalicelib.local import heap_trim, seed
 from chalicelib.local.options import HOST, LocalOptions
 from chalicelib.local.store_process import PROJECT_DIR, StartAborted, StoreError, StoreProcess
 
@@ -150,6 +150,7 @@ class LocalStack:
         def store_env(port: int) -> dict[str, str]:
             env = dict(self._env)
             apply_environment(env, aws_environment(o.region, f"http://{HOST}:{port}"))
+            heap_trim.limit_arenas(env)
             return env
 
         self.store = StoreProcess.spawn(

@@ -10,8 +10,9 @@ replay the journal, then write `ready` on the ready pipe.
 While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
 the main loop folds the journal into the snapshot in a child process when it has grown
 (compaction.py), sweeps expired items in passes a minute apart (ttl_sweep.py) and, at each
-pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py). Queries read only
-the partition they ask for (partition_query.py).
+pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py) and hands freed heap
+memory back to the system (heap_trim.py). Queries read only the partition they ask for
+(partition_query.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
-from chalicelib.local import journal, partition_query, persistence, sqs_trim, ttl_sweep
+from chalicelib.local import heap_trim, journal, partition_query, persistence, sqs_trim, ttl_sweep
 from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
@@ -323,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sweeper = ttl_sweep.Sweeper(backend, shapes, gate.lock, log_to)
     handles = sqs_trim.DeletedHandles(sqs_trim.sqs_backend(args.region))
+    trim_heap = heap_trim.HeapTrim()
     next_pass = time.monotonic()
     while not stop.wait(1.0):
         if os.getppid() != args.parent_pid:
@@ -333,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sweeper.in_pass:
                 next_pass = time.monotonic() + args.sweep_interval
                 handles.trim()
+                trim_heap()
             try:
                 sweeper.step(clock.now().timestamp())
             except journal.JournalError as exc:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,6 +159,13 @@ def test_an_acknowledged_write_is_on_disk_when_the_reply_arrives(stack: Stack) -
     folder = stack.home / "dynamodb-cronpilot-local"
     journaled = b"".join(p.read_bytes() for p in sorted(folder.glob("journal-*.log")))
     assert job.json()["id"].encode() in journaled
+
+
+def test_the_store_runs_with_few_malloc_arenas(stack: Stack) -> None:
+    # Set before the store's first allocation, or glibc ignores it (chalicelib/local/heap_trim).
+    assert stack.store_pid is not None
+    environ = Path(f"/proc/{stack.store_pid}/environ").read_bytes().split(b"\0")
+    assert b"MALLOC_ARENA_MAX=2" in environ
 
 
 # --- stacks of their own ----------------------------------------------------------------
