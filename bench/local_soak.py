@@ -185,8 +185,9 @@ def read_runs(store_url: str, ids: list[str]) -> list[tuple[float, float]]:
         )
         for page in pages:
             for item in page["Items"]:
-                if "slotAt" in item:
-                    found.append((float(item["startedAt"]["N"]), float(item["slotAt"]["N"])))
+                if "slotAt" in item:  # epoch milliseconds
+                    started, slot = float(item["startedAt"]["N"]), float(item["slotAt"]["N"])
+                    found.append((started / 1000, slot / 1000))
     return found
 
 
