@@ -10,8 +10,9 @@ replay the journal, then write `ready` on the ready pipe.
 While running, every DynamoDB item write is journaled before it is acknowledged (write_gate.py);
 the main loop folds the journal into the snapshot in a child process when it has grown
 (compaction.py), sweeps expired items in passes a minute apart (ttl_sweep.py) and, at each
-pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py) and hands freed heap
-memory back to the system (heap_trim.py). Queries read only the partition they ask for
+pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py), moves surviving
+objects out of the cycle collector's reach (gc_freeze.py) and hands freed heap memory back to the
+system (heap_trim.py). Queries read only the partition they ask for
 (partition_query.py).
 """
 
@@ -31,7 +32,15 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
-from chalicelib.local import heap_trim, journal, partition_query, persistence, sqs_trim, ttl_sweep
+from chalicelib.local import (
+    gc_freeze,
+    heap_trim,
+    journal,
+    partition_query,
+    persistence,
+    sqs_trim,
+    ttl_sweep,
+)
 from chalicelib.local.write_gate import WriteGate
 
 log = logging.getLogger("cronpilot-local.store")
@@ -298,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = persistence.dynamodb_backend(args.region)
     clock = SystemClock()
     try:
-        report = restore_state(args.state_dir, args.legacy_file, backend, names, clock)
+        with gc_freeze.bulk_load():
+            report = restore_state(args.state_dir, args.legacy_file, backend, names, clock)
     except OSError as exc:
         log.error("cannot read %s (%s); fix or move it, then start again", args.state_dir, exc)
         return 1
@@ -335,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             if not sweeper.in_pass:
                 next_pass = time.monotonic() + args.sweep_interval
                 handles.trim()
+                settled = gc_freeze.settle()
+                log.debug("froze %d objects in %.3f s", settled.frozen, settled.seconds)
                 trim_heap()
             try:
                 sweeper.step(clock.now().timestamp())
