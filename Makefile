@@ -9,7 +9,7 @@ STAGE ?= dev
 
 .PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
 	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence \
-	bench-alerts browser bench-dashboard screenshots
+	bench-alerts browser bench-dashboard screenshots bench-cost
 
 install: $(STAMP)
 
@@ -69,6 +69,10 @@ bench-soak: $(STAMP)
 
 bench-persistence: $(STAMP)
 	$(BIN)/python -m bench.local_persistence
+
+# DynamoDB capacity per run, every request priced, on the tables issue 14 replaces and on now.
+bench-cost: $(STAMP)
+	$(BIN)/python -m bench.dynamo_cost
 
 # Incident notice latency (opening run -> webhook) -> bench/results/alert_latency.txt
 bench-alerts: $(STAMP)
