@@ -8,7 +8,10 @@ so that they expire at about the rate new runs are created, the steady state of 
 its retention limit (TTL sweep and compaction included). Every 10 s the resident memory and CPU
 of both processes are sampled.
 At the end every run is read back; lateness = startedAt - slotAt. The first and the last ten
-minutes are reported side by side.
+minutes are reported side by side, with the store's memory every five minutes and the slope
+of a least-squares line through its samples after the first window (a trend, where two
+windows' means also differ by sampling noise).
+The results file is rewritten; what follows its first `## ` heading (notes, history) is kept.
 
 Run: `.venv/bin/python -m bench.local_soak [--minutes 60] [--preload 100000]` (`make bench-soak`).
 Results: bench/results/local_soak.txt.
@@ -156,6 +159,35 @@ def window_stats(
     }
 
 
+def memory_series(samples: list[Sample], start: float, step_s: float) -> list[float]:
+    """The store's mean resident memory (MB) in each `step_s` slice from `start`."""
+    slices: dict[int, list[int]] = {}
+    for s in samples:
+        if s.at >= start:
+            slices.setdefault(int((s.at - start) // step_s), []).append(s.store_kb)
+    return [statistics.mean(v) / 1024 for _, v in sorted(slices.items())]
+
+
+def memory_slope(samples: list[Sample], start: float) -> float:
+    """MB per hour of the least-squares line through the store's samples from `start`."""
+    points = [(s.at, s.store_kb / 1024) for s in samples if s.at >= start]
+    if len(points) < 2:
+        return 0.0
+    slope, _ = statistics.linear_regression([t for t, _ in points], [m for _, m in points])
+    return slope * 3600
+
+
+def kept_notes(path: Path) -> list[str]:
+    """What follows the first `## ` heading of an earlier results file."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("## "):
+            return lines[index:]
+    return []
+
+
 def read_runs(store_url: str, ids: list[str]) -> list[tuple[float, float]]:
     """(startedAt, slotAt) of every scheduled run of `ids`, read from the store itself.
 
@@ -295,6 +327,8 @@ def main() -> None:
     }
     p99_ok = last["p99"] <= first["p99"]
     memory_ok = last["store_mb"] <= first["store_mb"]
+    series = memory_series(sampler.samples, soak_start, 300)
+    slope = memory_slope(sampler.samples, soak_start + window_s)
     lines = [
         "# Soak of the local stack",
         "",
@@ -313,12 +347,17 @@ def main() -> None:
             for name, fmt in rows
         ],
         "",
+        "Store resident memory, mean of each five minutes (MB): "
+        + ", ".join(f"{mb:.0f}" for mb in series)
+        + f". Least-squares slope after the first window: {slope:+.1f} MB an hour.",
+        "",
         f"TTL sweep deleted {swept} expired runs during the soak; {compactions} compactions ran.",
         f"Last window no worse than the first: lateness p99 "
         f"{'yes' if p99_ok else 'NO'}, store memory {'yes' if memory_ok else 'NO'}.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    notes = kept_notes(RESULTS)
+    RESULTS.write_text("\n".join(lines + notes) + "\n")
     print("\n".join(lines))
 
 
