@@ -39,7 +39,7 @@ from chalicelib.engine.queue import QueuedSlot  # noqa: E402
 from chalicelib.engine.scheduling import due_shard  # noqa: E402
 from chalicelib.infra import provision  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
-from chalicelib.store.endpoints import to_item  # noqa: E402
+from chalicelib.store.endpoint_items import config_item, state_item  # noqa: E402
 from chalicelib.store.models import EndpointItem  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine_storage.txt"
@@ -148,7 +148,9 @@ def run_dispatch(deps: Deps, clock: ManualClock, total: int, due: int) -> list[s
     with EndpointItem.batch_write() as batch:
         for i in range(total):
             when = now + (timedelta(seconds=30) if i < due else timedelta(days=1, seconds=i))
-            batch.save(to_item(endpoint(i + 1, when, shards)))
+            made = endpoint(i + 1, when, shards)
+            batch.save(config_item(made))
+            batch.save(state_item(made))
     loaded = time.perf_counter() - start
     queue = RecordingQueue()
     with counting() as counter:

@@ -226,8 +226,8 @@ class TracingEndpoints(EndpointRepo):
         self.keys[endpoint.id] = key
         self.states.append(self._record(key, endpoint))
 
-    def save(self, endpoint: Endpoint) -> Endpoint:
-        saved = super().save(endpoint)
+    def save(self, endpoint: Endpoint, before: Endpoint | None = None) -> Endpoint:
+        saved = super().save(endpoint, before)
         self.latest[saved.id] = saved
         key = self.keys.get(saved.id)
         if key is not None:

@@ -153,6 +153,9 @@ class Endpoint:
     enqueued_slot: datetime | None = None
     enqueued_at: datetime | None = None
     version: int = 0
+    # The schedule state's own version (store/endpoint_items.py keeps it apart from the
+    # configuration): 0 before the first write, None while stored in the older one-item layout.
+    state_version: int | None = 0
     due_shard: str | None = None
     # Planner bookkeeping (domain/analysis.py): the last response's signal hash, when the
     # endpoint's state last changed, and when it is next due for analysis.

@@ -94,12 +94,12 @@ class Scheduling:
             at, cause = self._time(now, updated, timing)
             updated = replace(updated, next_run_at=at, next_run_cause=cause, updated_at=now)
             try:
-                return self._write(updated, now)
+                return self._write(updated, now, current)
             except StaleWrite:
                 continue
         raise Conflict("Endpoint is being changed concurrently; retry the request")
 
-    def _write(self, endpoint: Endpoint, now: datetime) -> Endpoint:
+    def _write(self, endpoint: Endpoint, now: datetime, before: Endpoint | None = None) -> Endpoint:
         """Save; when the next slot is near, mark it in flight in the same write and send it.
 
         A slot not sent here (far away, locked by a run that will settle it, or the send
@@ -108,7 +108,7 @@ class Scheduling:
         send = self._should_send(endpoint, now)
         if send:
             endpoint = replace(endpoint, enqueued_slot=endpoint.next_run_at, enqueued_at=now)
-        saved = self._repo.save(endpoint)
+        saved = self._repo.save(endpoint, before)
         if send and self._queue is not None:
             slot = QueuedSlot(
                 saved.tenant_id,

@@ -41,7 +41,11 @@ class Access:
     send_email: bool = False
 
 
-SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE}
+# An endpoint is two items (store/endpoint_items.py): a change to both is one transaction
+# (authorised as its component PutItem and UpdateItem), the due index's entries are completed
+# with their configurations in one BatchGetItem.
+BATCH_GET = ("dynamodb:BatchGetItem",)
+SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE + BATCH_GET}
 # Opening and closing incidents: the mark and the incident in one transaction (put, update,
 # delete), the tenant's open marks, the job's and tenant's alert policy.
 INCIDENTS = {
@@ -106,7 +110,7 @@ FUNCTIONS: dict[str, Access] = {
             "api-keys": GET + QUERY + PUT + UPDATE,
             "signing-keys": GET + PUT + DELETE,
             "jobs": GET + QUERY + PUT + UPDATE,
-            "endpoints": GET + QUERY + PUT + UPDATE + DELETE,
+            "endpoints": GET + QUERY + PUT + UPDATE + DELETE + BATCH_GET,
             "runs": GET + QUERY + PUT + DELETE,
             "sessions": GET + QUERY + DELETE,
             "reflexes": GET + QUERY + PUT + DELETE,

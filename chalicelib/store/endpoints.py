@@ -1,24 +1,31 @@
-"""Endpoints: keyed (tenantId, endpointId); by-job and sparse due indexes; optimistic writes."""
+"""Endpoints: keyed (tenantId, endpointId), each stored as a configuration item and a schedule
+state item (endpoint_items.py); by-job and sparse due indexes; optimistic writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.claim import too_early
-from chalicelib.domain.entities import Endpoint, HttpMethod
-from chalicelib.domain.timeutil import from_ms, to_ms
-from chalicelib.store.codec import (
-    actor_json,
-    actor_of,
-    cause_json,
-    cause_of_json,
-    instant_or_none,
-    int_or_none,
-    ms_or_none,
+from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.timeutil import to_ms
+from chalicelib.store.endpoint_items import (
+    config_changed,
+    config_item,
+    endpoint_id_of,
+    is_state_key,
+    merged,
+    pair_up,
+    state_changed,
+    state_item,
+    state_key,
+    with_versions,
 )
 from chalicelib.store.models import EndpointItem, RunItem, SessionItem
 
@@ -28,49 +35,90 @@ class StaleWrite(Exception):
 
 
 def _condition_failed(exc: Exception) -> bool:
+    if isinstance(exc, TransactWriteError):
+        reasons = exc.cancellation_reasons or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class EndpointRepo:
+    def __init__(self) -> None:
+        self._connection: Connection | None = None
+
+    def _transaction(self) -> TransactWrite:
+        if self._connection is None:
+            self._connection = Connection(region=EndpointItem.Meta.region)
+        return TransactWrite(connection=self._connection)
+
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
-        try:
-            return to_entity(EndpointItem.get(tenant_id, endpoint_id, consistent_read=True))
-        except EndpointItem.DoesNotExist:
-            return None
+        """Both items in one consistent query (the state key sorts right after the id)."""
+        items = EndpointItem.query(
+            tenant_id,
+            EndpointItem.endpoint_id.between(endpoint_id, state_key(endpoint_id)),
+            consistent_read=True,
+        )
+        found = [i for i in items if endpoint_id_of(i.endpoint_id) == endpoint_id]
+        endpoints = pair_up(found)
+        return endpoints[0] if endpoints else None
 
     def list_by_job(self, tenant_id: str, job_id: str) -> list[Endpoint]:
         items = EndpointItem.by_job.query(
             job_id, filter_condition=EndpointItem.tenant_id == tenant_id
         )
-        return sorted((to_entity(i) for i in items), key=lambda e: (e.created_at, e.id))
+        return sorted(pair_up(items), key=lambda e: (e.created_at, e.id))
 
     def list_by_tenant(self, tenant_id: str) -> list[Endpoint]:
-        return [to_entity(i) for i in EndpointItem.query(tenant_id)]
+        return pair_up(EndpointItem.query(tenant_id))
 
     def memberships(self, tenant_id: str) -> list[tuple[str, bool]]:
         """(jobId, archived) of every endpoint of the tenant: what counts need, nothing more."""
         attributes = ["endpointId", "jobId", "archivedAt"]
-        return [
-            (i.job_id, i.archived_at is not None)
-            for i in EndpointItem.query(tenant_id, attributes_to_get=attributes)
-        ]
+        jobs: dict[str, str] = {}
+        archived: dict[str, bool] = {}
+        for i in EndpointItem.query(tenant_id, attributes_to_get=attributes):
+            endpoint_id = endpoint_id_of(i.endpoint_id)
+            if is_state_key(i.endpoint_id):
+                archived[endpoint_id] = i.archived_at is not None
+            else:
+                jobs[endpoint_id] = i.job_id
+                archived.setdefault(endpoint_id, i.archived_at is not None)
+        return [(job, archived[eid]) for eid, job in jobs.items()]
 
-    def save(self, endpoint: Endpoint) -> Endpoint:
-        """Write the whole endpoint if its version is still the one read (0 = must be new)."""
-        item = to_item(endpoint)
+    def save(self, endpoint: Endpoint, before: Endpoint | None = None) -> Endpoint:
+        """Write the endpoint if the versions read are still current (0 = must be new).
+
+        With `before` (the endpoint as read), only the item whose fields changed is written:
+        a run's settle rewrites the small state item, not the configuration. An endpoint
+        still in the one-item layout is split by this write.
+        """
+        write_config = write_state = True
+        if before is not None and endpoint.state_version is not None and endpoint.version:
+            write_config = config_changed(before, endpoint)
+            write_state = state_changed(before, endpoint)
+        config = config_item(endpoint) if write_config else None
+        state = state_item(endpoint) if write_state else None
         try:
-            item.save()
-        except PutError as exc:
+            if config is not None and state is not None:
+                with self._transaction() as transaction:
+                    transaction.save(config)
+                    transaction.save(state)
+            elif config is not None:
+                config.save()
+            elif state is not None:
+                state.save()
+        except (PutError, TransactWriteError) as exc:
             if _condition_failed(exc):
                 raise StaleWrite(endpoint.id) from None
             raise
-        return to_entity(item)
+        return with_versions(endpoint, config, state)
 
     def delete(self, endpoint: Endpoint) -> None:
         """Hard delete with its runs and sessions."""
         try:
-            to_item(endpoint).delete()
-        except DeleteError as exc:
+            with self._transaction() as transaction:
+                transaction.delete(config_item(endpoint))
+                transaction.delete(state_item(endpoint), add_version_condition=False)
+        except (DeleteError, TransactWriteError) as exc:
             if _condition_failed(exc):
                 raise StaleWrite(endpoint.id) from None
             raise
@@ -78,6 +126,31 @@ class EndpointRepo:
             with model.batch_write() as batch:
                 for child in model.query(endpoint.id, attributes_to_get=_key_attrs(model)):
                     batch.delete(child)
+
+    def _split_if_older(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Split an endpoint still in the one-item layout; whether it was one."""
+        current = self.get(tenant_id, endpoint_id)
+        if current is None or current.state_version is not None:
+            return False
+        # A StaleWrite means someone else wrote it meanwhile, and so split it.
+        with contextlib.suppress(StaleWrite):
+            self.save(current)
+        return True
+
+    def _on_state(
+        self, tenant_id: str, endpoint_id: str, update: Callable[[str], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Run a conditional update of the state item; after splitting an endpoint still in
+        the older layout, once more. The update's answer, or None when its condition failed."""
+        for attempt in range(2):
+            try:
+                return update(state_key(endpoint_id))
+            except UpdateError as exc:
+                if not _condition_failed(exc):
+                    raise
+            if attempt or not self._split_if_older(tenant_id, endpoint_id):
+                return None
+        return None
 
     def claim(
         self,
@@ -88,10 +161,11 @@ class EndpointRepo:
         lock_until: datetime,
         token: str,
     ) -> Endpoint | None:
-        """Take the slot: one conditional write that succeeds only while the slot is still the
-        endpoint's next run and its time has come (domain/claim.py's skew), no live lock is
-        held, it is in the due index (not archived, job active) and not paused. Returns the
-        claimed endpoint, or None when the claim lost (or was refused as early)."""
+        """Take the slot: one conditional write of the state item that succeeds only while the
+        slot is still the endpoint's next run and its time has come (domain/claim.py's skew),
+        no live lock is held, it is in the due index (not archived, job active) and not
+        paused; then the configuration, read by key. Returns the claimed endpoint, or None when
+        the claim lost (or was refused as early)."""
         e = EndpointItem
         now_ms = to_ms(now)
         if too_early(slot, now):
@@ -108,19 +182,24 @@ class EndpointRepo:
             e.lock_token.set(token),
             e.version.add(1),  # API writers holding the old version must re-read
         ]
-        try:
-            data = e._get_connection().update_item(
-                tenant_id,
-                endpoint_id,
-                actions=actions,
-                condition=condition,
-                return_values="ALL_NEW",
+
+        def update(key: str) -> dict[str, Any]:
+            answer: dict[str, Any] = e._get_connection().update_item(
+                tenant_id, key, actions=actions, condition=condition, return_values="ALL_NEW"
             )
-        except UpdateError as exc:
-            if _condition_failed(exc):
-                return None
-            raise
-        return to_entity(e.from_raw_data(data["Attributes"]))
+            return answer
+
+        data = self._on_state(tenant_id, endpoint_id, update)
+        if data is None:
+            return None
+        state = e.from_raw_data(data["Attributes"])
+        try:
+            # An eventually consistent read: a configuration change this close to the claim
+            # is the same as one just after it.
+            config = e.get(tenant_id, endpoint_id)
+        except e.DoesNotExist:
+            return None  # deleted between the two; the lock expires with nothing to settle
+        return merged(config, state)
 
     def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:
         """Hold the claim until `until`, if this execution still holds it."""
@@ -128,7 +207,7 @@ class EndpointRepo:
         try:
             e._get_connection().update_item(
                 tenant_id,
-                endpoint_id,
+                state_key(endpoint_id),
                 actions=[e.locked_until.set(to_ms(until))],
                 condition=e.lock_token == token,
             )
@@ -143,18 +222,17 @@ class EndpointRepo:
     ) -> bool:
         """Record that `slot` is in flight, if it is still the next run; False otherwise."""
         e = EndpointItem
-        try:
-            e._get_connection().update_item(
+
+        def update(key: str) -> dict[str, Any]:
+            answer: dict[str, Any] = e._get_connection().update_item(
                 tenant_id,
-                endpoint_id,
+                key,
                 actions=[e.enqueued_slot.set(to_ms(slot)), e.enqueued_at.set(to_ms(now))],
                 condition=e.next_run_at == to_ms(slot),
             )
-        except UpdateError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+            return answer
+
+        return self._on_state(tenant_id, endpoint_id, update) is not None
 
     def due(self, shard: str, until_ms: int, page_size: int = 100) -> Iterator[Endpoint]:
         """Endpoints in `shard` whose nextRunAt <= until_ms, earliest first."""
@@ -164,30 +242,31 @@ class EndpointRepo:
             scan_index_forward=True,
             page_size=page_size,
         )
-        for item in query:
-            yield to_entity(item)
+        yield from _with_configs(query, page_size)
 
     def in_shard(self, shard: str) -> Iterator[Endpoint]:
         """Every endpoint carrying `shard` in the due index, whatever its next run."""
-        for item in EndpointItem.by_due.query(shard, page_size=100):
-            yield to_entity(item)
+        yield from _with_configs(EndpointItem.by_due.query(shard, page_size=100), 100)
 
     def move_shard(self, tenant_id: str, endpoint_id: str, old: str, new: str) -> bool:
         """Move an endpoint from due shard `old` to `new` if it is still in `old`. The version
         is bumped so a writer holding the old state re-reads instead of writing `old` back."""
         e = EndpointItem
-        try:
-            e._get_connection().update_item(
-                tenant_id,
-                endpoint_id,
-                actions=[e.due_shard.set(new), e.version.add(1)],
-                condition=e.due_shard == old,
-            )
-        except UpdateError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        # The shard is on the state item, or on the only item of an endpoint not yet split.
+        for key in (state_key(endpoint_id), endpoint_id):
+            try:
+                e._get_connection().update_item(
+                    tenant_id,
+                    key,
+                    actions=[e.due_shard.set(new), e.version.add(1)],
+                    condition=e.due_shard == old,
+                )
+            except UpdateError as exc:
+                if not _condition_failed(exc):
+                    raise
+                continue
+            return True
+        return False
 
     def due_for_analysis(self, shard: str, until_ms: int) -> Iterator[tuple[str, str]]:
         """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`."""
@@ -198,99 +277,33 @@ class EndpointRepo:
             yield item.tenant_id, item.job_id
 
 
+def _with_configs(entries: Iterable[EndpointItem], page_size: int) -> Iterator[Endpoint]:
+    """Due-index entries (state items, or older one-item endpoints) as whole endpoints, their
+    configurations fetched by key a page at a time, in the index's order."""
+    page: list[EndpointItem] = []
+    for entry in entries:
+        page.append(entry)
+        if len(page) >= page_size:
+            yield from _completed(page)
+            page = []
+    yield from _completed(page)
+
+
+def _completed(page: list[EndpointItem]) -> Iterator[Endpoint]:
+    keys = [
+        (i.tenant_id, endpoint_id_of(i.endpoint_id)) for i in page if is_state_key(i.endpoint_id)
+    ]
+    configs: dict[tuple[str, str], EndpointItem] = {}
+    if keys:
+        configs = {(c.tenant_id, c.endpoint_id): c for c in EndpointItem.batch_get(keys)}
+    for entry in page:
+        if not is_state_key(entry.endpoint_id):
+            yield merged(entry, None)
+            continue
+        config = configs.get((entry.tenant_id, endpoint_id_of(entry.endpoint_id)))
+        if config is not None:  # deleted meanwhile otherwise
+            yield merged(config, entry)
+
+
 def _key_attrs(model: Any) -> list[str]:
     return [a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
-
-
-def to_item(e: Endpoint) -> EndpointItem:
-    item = EndpointItem(
-        e.tenant_id,
-        e.id,
-        job_id=e.job_id,
-        name=e.name,
-        description=e.description,
-        url=e.url,
-        method=e.method,
-        headers_json=e.headers_json,
-        secret_headers=list(e.secret_headers) if e.secret_headers is not None else None,
-        body_json=e.body_json,
-        baseline_cron=e.baseline_cron,
-        baseline_interval_ms=e.baseline_interval_ms,
-        timezone=e.timezone,
-        min_interval_ms=e.min_interval_ms,
-        max_interval_ms=e.max_interval_ms,
-        timeout_ms=e.timeout_ms,
-        max_execution_time_ms=e.max_execution_time_ms,
-        max_response_size_kb=e.max_response_size_kb,
-        next_run_at=to_ms(e.next_run_at),
-        last_run_at=ms_or_none(e.last_run_at),
-        failure_count=e.failure_count,
-        paused_until=ms_or_none(e.paused_until),
-        archived_at=ms_or_none(e.archived_at),
-        ai_hint_interval_ms=e.ai_hint_interval_ms,
-        ai_hint_next_run_at=ms_or_none(e.ai_hint_next_run_at),
-        ai_hint_expires_at=ms_or_none(e.ai_hint_expires_at),
-        ai_hint_reason=e.ai_hint_reason,
-        ai_hint_set_by=actor_json(e.ai_hint_set_by),
-        next_run_cause=cause_json(e.next_run_cause),
-        locked_until=ms_or_none(e.locked_until),
-        lock_token=e.lock_token,
-        enqueued_slot=ms_or_none(e.enqueued_slot),
-        enqueued_at=ms_or_none(e.enqueued_at),
-        due_shard=e.due_shard,
-        signal_fingerprint=e.signal_fingerprint,
-        state_changed_at=ms_or_none(e.state_changed_at),
-        analysis_due_at=ms_or_none(e.analysis_due_at),
-        created_at=to_ms(e.created_at),
-        updated_at=to_ms(e.updated_at),
-    )
-    if e.version:
-        item.version = e.version
-    return item
-
-
-def to_entity(i: EndpointItem) -> Endpoint:
-    return Endpoint(
-        tenant_id=i.tenant_id,
-        id=i.endpoint_id,
-        job_id=i.job_id,
-        name=i.name,
-        description=i.description,
-        url=i.url,
-        method=cast(HttpMethod, i.method),
-        headers_json=i.headers_json,
-        secret_headers=tuple(str(n) for n in i.secret_headers)
-        if i.secret_headers is not None
-        else None,
-        body_json=i.body_json,
-        baseline_cron=i.baseline_cron,
-        baseline_interval_ms=int_or_none(i.baseline_interval_ms),
-        timezone=i.timezone or "UTC",
-        min_interval_ms=int_or_none(i.min_interval_ms),
-        max_interval_ms=int_or_none(i.max_interval_ms),
-        timeout_ms=int_or_none(i.timeout_ms),
-        max_execution_time_ms=int_or_none(i.max_execution_time_ms),
-        max_response_size_kb=int_or_none(i.max_response_size_kb),
-        next_run_at=from_ms(int(i.next_run_at)),
-        last_run_at=instant_or_none(i.last_run_at),
-        failure_count=int(i.failure_count or 0),
-        paused_until=instant_or_none(i.paused_until),
-        archived_at=instant_or_none(i.archived_at),
-        ai_hint_interval_ms=int_or_none(i.ai_hint_interval_ms),
-        ai_hint_next_run_at=instant_or_none(i.ai_hint_next_run_at),
-        ai_hint_expires_at=instant_or_none(i.ai_hint_expires_at),
-        ai_hint_reason=i.ai_hint_reason,
-        ai_hint_set_by=actor_of(i.ai_hint_set_by),
-        next_run_cause=cause_of_json(i.next_run_cause),
-        locked_until=instant_or_none(i.locked_until),
-        lock_token=i.lock_token,
-        enqueued_slot=instant_or_none(i.enqueued_slot),
-        enqueued_at=instant_or_none(i.enqueued_at),
-        due_shard=i.due_shard,
-        signal_fingerprint=i.signal_fingerprint,
-        state_changed_at=instant_or_none(i.state_changed_at),
-        analysis_due_at=instant_or_none(i.analysis_due_at),
-        created_at=from_ms(int(i.created_at)),
-        updated_at=from_ms(int(i.updated_at)),
-        version=int(i.version or 0),
-    )

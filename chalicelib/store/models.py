@@ -148,31 +148,35 @@ class EndpointsByAnalysis(GlobalSecondaryIndex["EndpointItem"]):
 
 
 class EndpointItem(_Base):
+    """Both items of an endpoint (store/endpoint_items.py): its configuration, keyed by its id,
+    and its schedule state, keyed `{id}#s`; each sets only its own attributes, hence the
+    nullable ones. Items from before the split hold all of them."""
+
     class Meta(_Base.Meta):
         table_name = "endpoints"
 
     tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
     endpoint_id = UnicodeAttribute(range_key=True, attr_name="endpointId")
     job_id = UnicodeAttribute(attr_name="jobId")
-    name = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
-    url = UnicodeAttribute()
-    method = UnicodeAttribute()
+    url = UnicodeAttribute(null=True)
+    method = UnicodeAttribute(null=True)
     # Secret values are sealed strings (chalicelib/sealing), never clear text.
     headers_json = JSONAttribute(null=True, attr_name="headersJson")
     secret_headers = ListAttribute(of=UnicodeAttribute, null=True, attr_name="secretHeaders")
     body_json = JSONAttribute(null=True, attr_name="bodyJson")
     baseline_cron = UnicodeAttribute(null=True, attr_name="baselineCron")
     baseline_interval_ms = NumberAttribute(null=True, attr_name="baselineIntervalMs")
-    timezone = UnicodeAttribute(default="UTC")
+    timezone = UnicodeAttribute(null=True)
     min_interval_ms = NumberAttribute(null=True, attr_name="minIntervalMs")
     max_interval_ms = NumberAttribute(null=True, attr_name="maxIntervalMs")
     timeout_ms = NumberAttribute(null=True, attr_name="timeoutMs")
     max_execution_time_ms = NumberAttribute(null=True, attr_name="maxExecutionTimeMs")
     max_response_size_kb = NumberAttribute(null=True, attr_name="maxResponseSizeKb")
-    next_run_at = NumberAttribute(attr_name="nextRunAt")
+    next_run_at = NumberAttribute(null=True, attr_name="nextRunAt")
     last_run_at = NumberAttribute(null=True, attr_name="lastRunAt")
-    failure_count = NumberAttribute(default=0, attr_name="failureCount")
+    failure_count = NumberAttribute(null=True, attr_name="failureCount")
     paused_until = NumberAttribute(null=True, attr_name="pausedUntil")
     archived_at = NumberAttribute(null=True, attr_name="archivedAt")
     ai_hint_interval_ms = NumberAttribute(null=True, attr_name="aiHintIntervalMs")
@@ -189,8 +193,8 @@ class EndpointItem(_Base):
     signal_fingerprint = UnicodeAttribute(null=True, attr_name="signalFingerprint")
     state_changed_at = NumberAttribute(null=True, attr_name="stateChangedAt")
     analysis_due_at = NumberAttribute(null=True, attr_name="analysisDueAt")
-    created_at = NumberAttribute(attr_name="createdAt")
-    updated_at = NumberAttribute(attr_name="updatedAt")
+    created_at = NumberAttribute(null=True, attr_name="createdAt")
+    updated_at = NumberAttribute(null=True, attr_name="updatedAt")
     version = VersionAttribute()
     by_job = EndpointsByJob()
     by_due = EndpointsByDue()

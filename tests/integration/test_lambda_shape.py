@@ -47,9 +47,26 @@ class CallLog:
     function: str = "api_handler"
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)
 
+    @staticmethod
+    def authorised_as(
+        service: str, operation: str, params: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The actions IAM checks for a call: a transaction is authorised item by item, as the
+        PutItem, UpdateItem, DeleteItem or ConditionCheckItem it holds, on that item's table."""
+        if service == "dynamodb" and operation == "TransactWriteItems":
+            names = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
+            return [
+                (names.get(kind, "ConditionCheckItem"), body)
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
+        return [(operation, params)]
+
     def resource(self, service: str, params: dict[str, Any]) -> str:
         if service == "dynamodb":
-            table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{params.get('TableName', '')}"
+            # Batch calls name their table in RequestItems (ours use one table per call).
+            name = params.get("TableName") or next(iter(params.get("RequestItems") or {}), "")
+            table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
             index = params.get("IndexName")
             return f"{table}/index/{index}" if index else table
         if service == "sqs":
@@ -174,8 +191,9 @@ def stage(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
         service = client.meta.service_model.endpoint_prefix
         if harness.log.function != "harness":
-            resource = harness.log.resource(service, params)
-            harness.log.calls.append((harness.log.function, service, operation, resource))
+            for action, part in harness.log.authorised_as(service, operation, params):
+                resource = harness.log.resource(service, part)
+                harness.log.calls.append((harness.log.function, service, action, resource))
         return original(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recorded)

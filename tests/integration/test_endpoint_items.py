@@ -1,0 +1,184 @@
+"""An endpoint as two items: runs rewrite only the small state item; the listing, the due index,
+the claim and deletes see one endpoint; endpoints stored in the older one-item layout are read
+as they are and split by their first write."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.clock import ManualClock
+from chalicelib.deps import Deps
+from chalicelib.domain.claim import lock_duration
+from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.timeutil import to_ms
+from chalicelib.engine.execute import Executor
+from chalicelib.engine.queue import QueuedSlot
+from chalicelib.store.endpoint_items import STATE_FIELDS, config_item, state_item, state_key
+from chalicelib.store.endpoints import StaleWrite
+from chalicelib.store.models import EndpointItem
+from tests.integration.fakes import StubCaller
+
+
+def _raw(tenant_id: str, key: str) -> dict[str, Any] | None:
+    try:
+        item = EndpointItem.get(tenant_id, key, consistent_read=True)
+    except EndpointItem.DoesNotExist:
+        return None
+    data: dict[str, Any] = item.attribute_values
+    return data
+
+
+def _get(deps: Deps, endpoint_id: str) -> Endpoint:
+    found = deps.endpoints.get("acme", endpoint_id)
+    assert found is not None
+    return found
+
+
+def _slot(ep: Endpoint) -> QueuedSlot:
+    return QueuedSlot(
+        ep.tenant_id, ep.id, ep.next_run_at, int(lock_duration(ep) / timedelta(milliseconds=1))
+    )
+
+
+def _run(deps: Deps, clock: ManualClock, endpoint_id: str) -> None:
+    ep = _get(deps, endpoint_id)
+    clock.set(max(clock.now(), ep.next_run_at))
+    assert Executor(deps).run_slot(_slot(ep)) is not None
+
+
+def _legacy(deps: Deps, ep: Endpoint) -> None:
+    """Store `ep` as the release before the split did: one item with every attribute."""
+    EndpointItem(ep.tenant_id, state_key(ep.id)).delete(add_version_condition=False)
+    EndpointItem(ep.tenant_id, ep.id).delete(add_version_condition=False)
+    EndpointItem(
+        ep.tenant_id,
+        ep.id,
+        **{
+            name: value
+            for name, value in {
+                **config_item(ep).attribute_values,
+                **state_item(ep).attribute_values,
+            }.items()
+            if name not in ("tenant_id", "endpoint_id", "version")
+        },
+    ).save()
+
+
+def test_a_created_endpoint_is_a_configuration_and_a_state(
+    deps: Deps, endpoint: dict[str, Any]
+) -> None:
+    config = _raw("acme", endpoint["id"])
+    state = _raw("acme", state_key(endpoint["id"]))
+    assert config is not None and state is not None
+    assert config["url"] == endpoint["url"] and "next_run_at" not in config
+    assert "due_shard" not in config and "name" not in state
+    assert state["next_run_at"] == to_ms(_get(deps, endpoint["id"]).next_run_at)
+    assert state["job_id"] == config["job_id"] == endpoint["jobId"]
+
+
+def test_a_run_rewrites_the_state_and_leaves_the_configuration(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    before = _raw("acme", endpoint["id"])
+    state_before = _raw("acme", state_key(endpoint["id"]))
+    _run(deps, clock, endpoint["id"])
+    assert _raw("acme", endpoint["id"]) == before
+    state_after = _raw("acme", state_key(endpoint["id"]))
+    assert state_before is not None and state_after is not None
+    assert state_after["version"] > state_before["version"]
+    assert state_after["last_run_at"] is not None
+
+
+def test_a_configuration_change_and_a_run_do_not_refuse_each_other(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock
+) -> None:
+    read = _get(deps, endpoint["id"])
+    renamed = deps.endpoints.save(replace(read, name="Renamed"), before=read)
+    # A settle holding the state read before the rename still writes: it changed no config.
+    moved = replace(read, failure_count=2, next_run_at=read.next_run_at + timedelta(minutes=5))
+    deps.endpoints.save(moved, before=read)
+    both = _get(deps, endpoint["id"])
+    assert both.name == "Renamed" and both.failure_count == 2
+    assert renamed.version == both.version
+    # A second writer of the same item still loses, on either item.
+    with pytest.raises(StaleWrite):
+        deps.endpoints.save(replace(read, name="Again"), before=read)
+    with pytest.raises(StaleWrite):
+        deps.endpoints.save(replace(read, failure_count=3), before=read)
+    assert _get(deps, endpoint["id"]).failure_count == 2
+
+
+def test_the_job_listing_and_the_due_index_return_whole_endpoints(
+    deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock
+) -> None:
+    listed = deps.endpoints.list_by_job("acme", job["id"])
+    assert [e.id for e in listed] == [endpoint["id"]]
+    assert listed[0] == _get(deps, endpoint["id"])
+    ep = listed[0]
+    due = [
+        e
+        for shard in range(deps.settings.due_shards)
+        for e in deps.endpoints.due(str(shard), to_ms(ep.next_run_at))
+    ]
+    assert due == [ep]
+    assert deps.endpoints.list_by_tenant("acme") == [ep]
+    assert deps.endpoints.memberships("acme") == [(job["id"], False)]
+
+
+def test_a_delete_removes_both_items(deps: Deps, endpoint: dict[str, Any]) -> None:
+    deps.endpoints.delete(_get(deps, endpoint["id"]))
+    assert _raw("acme", endpoint["id"]) is None
+    assert _raw("acme", state_key(endpoint["id"])) is None
+    assert deps.endpoints.get("acme", endpoint["id"]) is None
+
+
+def test_an_endpoint_in_the_older_layout_is_read_then_split_by_its_claim(
+    deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    ep = _get(deps, endpoint["id"])
+    _legacy(deps, ep)
+    old = _get(deps, endpoint["id"])
+    assert old.state_version is None
+    assert replace(old, version=0, state_version=0) == replace(ep, version=0, state_version=0)
+    assert [e.id for e in deps.endpoints.list_by_job("acme", job["id"])] == [ep.id]
+    due = list(deps.endpoints.due(str(ep.due_shard), to_ms(ep.next_run_at)))
+    assert [e.id for e in due] == [ep.id] and due[0].state_version is None
+
+    _run(deps, clock, endpoint["id"])  # the claim splits it, then claims the state item
+
+    config = _raw("acme", endpoint["id"])
+    assert config is not None
+    assert not set(config) & set(STATE_FIELDS) - {"updated_at"}, "state left in the config"
+    after = _get(deps, endpoint["id"])
+    assert after.state_version is not None and after.last_run_at is not None
+    assert after.name == ep.name and after.url == ep.url
+    assert len(stub.calls) == 1
+
+
+def test_an_older_endpoint_is_split_by_a_configuration_change(
+    deps: Deps, endpoint: dict[str, Any]
+) -> None:
+    _legacy(deps, _get(deps, endpoint["id"]))
+    old = _get(deps, endpoint["id"])
+    deps.endpoints.save(replace(old, name="Split"), before=old)
+    assert _raw("acme", state_key(endpoint["id"])) is not None
+    assert _get(deps, endpoint["id"]).name == "Split"
+
+
+def test_an_older_endpoint_moves_shard_and_is_marked_enqueued(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock
+) -> None:
+    ep = _get(deps, endpoint["id"])
+    _legacy(deps, ep)
+    assert ep.due_shard is not None
+    assert deps.endpoints.move_shard("acme", ep.id, ep.due_shard, "99")
+    assert not deps.endpoints.move_shard("acme", ep.id, ep.due_shard, "98")
+    moved = _get(deps, endpoint["id"])
+    assert moved.due_shard == "99" and moved.state_version is None
+    assert deps.endpoints.mark_enqueued("acme", ep.id, moved.next_run_at, clock.now())
+    marked = _get(deps, endpoint["id"])
+    assert marked.state_version is not None and marked.enqueued_slot == moved.next_run_at
