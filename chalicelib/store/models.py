@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
@@ -303,6 +304,8 @@ class SessionItem(_Base):
     analyzed_at = NumberAttribute(attr_name="analyzedAt")
     reasoning = UnicodeAttribute(default="")
     tool_calls = JSONAttribute(null=True, attr_name="toolCalls")
+    # The same, zlib-compressed JSON (store/packed.py), in place of toolCalls when large.
+    tool_calls_z = BinaryAttribute(null=True, legacy_encoding=False, attr_name="toolCallsZ")
     token_usage = NumberAttribute(null=True, attr_name="tokenUsage")
     input_tokens = NumberAttribute(null=True, attr_name="inputTokens")
     output_tokens = NumberAttribute(null=True, attr_name="outputTokens")

@@ -9,6 +9,7 @@ from chalicelib.domain.entities import AnalysisSession, SessionWarning, ToolCall
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
 from chalicelib.store.models import SessionItem
+from chalicelib.store.packed import pack, unpack
 
 
 def _visible(tenant_id: str, now: datetime) -> Any:
@@ -78,6 +79,8 @@ class SessionRepo:
 
 
 def to_item(s: AnalysisSession) -> SessionItem:
+    calls = [{"tool": c.tool, "args": c.args, "result": c.result} for c in s.tool_calls]
+    packed_calls = pack(calls)
     return SessionItem(
         s.endpoint_id,
         s.id,
@@ -85,7 +88,8 @@ def to_item(s: AnalysisSession) -> SessionItem:
         job_id=s.job_id,
         analyzed_at=to_ms(s.analyzed_at),
         reasoning=s.reasoning,
-        tool_calls=[{"tool": c.tool, "args": c.args, "result": c.result} for c in s.tool_calls],
+        tool_calls=None if packed_calls is not None else calls,
+        tool_calls_z=packed_calls,
         token_usage=s.token_usage,
         input_tokens=s.input_tokens,
         output_tokens=s.output_tokens,
@@ -115,7 +119,7 @@ def to_entity(i: SessionItem) -> AnalysisSession:
         reasoning=i.reasoning or "",
         tool_calls=tuple(
             ToolCall(tool=c.get("tool", ""), args=c.get("args"), result=c.get("result"))
-            for c in (i.tool_calls or [])
+            for c in (unpack(i.tool_calls_z) if i.tool_calls_z else i.tool_calls or [])
         ),
         token_usage=int_or_none(i.token_usage),
         input_tokens=int_or_none(i.input_tokens),

@@ -12,13 +12,15 @@ from bench.scenarios.scripted import Observation, ScriptedModel
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.analysis import MIN_GAP
+from chalicelib.domain.entities import AnalysisSession, ToolCall
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.engine import handlers
 from chalicelib.engine.caller import CallResult
 from chalicelib.planner.analyze import Analyzer
 from chalicelib.planner.dispatch import dispatch_analysis
 from chalicelib.planner.queue import JobRef
-from tests.conftest import Api
+from chalicelib.store.models import SessionItem
+from tests.conftest import T0, Api
 from tests.integration.fakes import Recorder, StubCaller
 from tests.integration.test_planner_flow import _ep, _run
 
@@ -236,3 +238,25 @@ def test_job_ref_messages_are_validated() -> None:
     for body in ("[]", '{"tenantId": "a"}', '{"tenantId": "", "jobId": "j"}', '{"jobId": 3}'):
         with pytest.raises(ValueError):
             JobRef.decode(body)
+
+
+def test_a_large_session_is_stored_compressed_and_read_back_whole(deps: Deps) -> None:
+    calls = tuple(
+        ToolCall("get_sibling_states", {"id": f"ep{i}"}, {"status": "ok", "pad": "p" * 500})
+        for i in range(20)
+    )
+    session = AnalysisSession("ep", "session_1", "acme", "job", T0, "Stable.", calls)
+    deps.sessions.put(session)
+    raw = SessionItem.get("ep", "session_1")
+    assert raw.tool_calls is None and raw.tool_calls_z is not None
+    assert len(raw.tool_calls_z) < 2_000  # 10 KB of JSON
+    assert deps.sessions.latest("acme", "ep", T0) == session
+    # A session stored before compression is read as it was.
+    raw.update(
+        actions=[
+            SessionItem.tool_calls.set([{"tool": "t", "args": {}, "result": 1}]),
+            SessionItem.tool_calls_z.remove(),
+        ]
+    )
+    older = deps.sessions.latest("acme", "ep", T0)
+    assert older is not None and older.tool_calls == (ToolCall("t", {}, 1),)
