@@ -9,6 +9,7 @@ journal has synced those images (group commit: writers waiting together share on
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -268,7 +269,28 @@ class WriteGate:
             table = self._backend.tables[shape.name]
             range_value = DynamoType(key[shape.range_key]) if shape.range_key else None
             current = table.get_item(DynamoType(key[shape.hash_key]), range_value)
-            image = current.to_json()["Attributes"] if current is not None else None
+            image = wire_image(current.to_json()["Attributes"]) if current is not None else None
             expires = shape.expires_of(image) if image is not None else None
             lines.append(journal.record_line(Record(table_key, key, expires, image)))
         return lines
+
+
+def wire_image(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An item as DynamoDB's JSON carries it: binary values base64-encoded.
+
+    moto's item listing leaves a top-level binary value as the bytes it decoded from the
+    request (nested ones it encodes itself), which the journal's JSON cannot hold.
+    """
+    wired: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if "B" in value and isinstance(value["B"], bytes | bytearray):
+            value = {"B": base64.b64encode(value["B"]).decode()}
+        elif "BS" in value:
+            value = {
+                "BS": [
+                    base64.b64encode(v).decode() if isinstance(v, bytes | bytearray) else v
+                    for v in value["BS"]
+                ]
+            }
+        wired[name] = value
+    return wired

@@ -7,6 +7,7 @@ folder, as a new store process would; killing a real process is tests/e2e's job.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -121,6 +122,9 @@ def run(run_id: str, expires_at: float, status: str = "success") -> dict[str, An
         "expiresAt": {"N": str(int(expires_at))},
         "nested": {"M": {"list": {"L": [{"N": "1"}, {"BOOL": True}, {"NULL": True}]}}},
         "tags": {"SS": ["a", "b"]},
+        # Binary values: moto keeps top-level ones as the bytes it decoded.
+        "blob": {"B": base64.b64encode(b"\x00\xffzlib").decode()},
+        "blobs": {"BS": [base64.b64encode(b"\x01").decode(), base64.b64encode(b"\x02").decode()]},
     }
 
 
@@ -200,6 +204,13 @@ def test_every_acknowledged_write_kind_survives_a_restart(store: Store) -> None:
     assert store.get_run("r1") == before
     assert before is not None and before["status"] == {"S": "failure"}
     assert before["nested"]["M"]["list"]["L"][1] == {"BOOL": True}
+    assert base64.b64decode(before["blob"]["B"]) == b"\x00\xffzlib"
+    t1, sent = store.get_run("t1"), run("t1", LATER)
+    assert t1 is not None
+    assert {k: v for k, v in t1.items() if k != "blobs"} == {
+        k: v for k, v in sent.items() if k != "blobs"
+    }
+    assert sorted(t1["blobs"]["BS"]) == sorted(sent["blobs"]["BS"])  # a set: any order
     assert store.get_run("r2") is None and store.get_run("b0") is None
     assert all(store.get_run(r) is not None for r in ("b1", "b2", "t1"))
 
