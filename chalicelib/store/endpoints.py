@@ -34,10 +34,15 @@ class StaleWrite(Exception):
     """The endpoint changed since it was read; re-read and re-apply."""
 
 
+# A transaction cancelled by another write to one of its items lost the race as surely as a
+# failed condition: the caller re-reads and re-applies.
+_LOST = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
 def _condition_failed(exc: Exception) -> bool:
     if isinstance(exc, TransactWriteError):
         reasons = exc.cancellation_reasons or []
-        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+        return any(r is not None and r.code in _LOST for r in reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 

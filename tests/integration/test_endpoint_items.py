@@ -15,6 +15,7 @@ from chalicelib.deps import Deps
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.timeutil import to_ms
+from chalicelib.domain.timing import Keep
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot
 from chalicelib.store.endpoint_items import STATE_FIELDS, config_item, state_item, state_key
@@ -182,3 +183,37 @@ def test_an_older_endpoint_moves_shard_and_is_marked_enqueued(
     assert deps.endpoints.mark_enqueued("acme", ep.id, moved.next_run_at, clock.now())
     marked = _get(deps, endpoint["id"])
     assert marked.state_version is not None and marked.enqueued_slot == moved.next_run_at
+
+
+def test_a_transaction_cancelled_by_a_conflicting_write_is_retried(
+    deps: Deps, endpoint: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB cancels a transaction when another write to one of its items is in flight;
+    # moto never does, so the first two commits are made to fail as DynamoDB would.
+    from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
+    from pynamodb.transactions import TransactWrite
+
+    commit = TransactWrite._commit
+    attempts: list[int] = []
+
+    def conflicting(self: TransactWrite) -> Any:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            cause = VerboseClientError(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}},
+                "TransactWriteItems",
+                cancellation_reasons=[CancellationReason(code="TransactionConflict"), None],
+            )
+            raise TransactWriteError("Failed to write transaction items", cause)
+        return commit(self)
+
+    monkeypatch.setattr(TransactWrite, "_commit", conflicting)
+    read = _get(deps, endpoint["id"])
+    with pytest.raises(StaleWrite):
+        deps.endpoints.save(replace(read, name="Both", failure_count=1), before=read)
+    # Through the scheduling chokepoint, the API's path, the conflict is re-read and retried.
+    changed = deps.scheduling.change(
+        "acme", endpoint["id"], lambda ep, now: (replace(ep, name="Both", failure_count=1), Keep())
+    )
+    assert changed.name == "Both" and len(attempts) == 3
+    assert _get(deps, endpoint["id"]).name == "Both"
