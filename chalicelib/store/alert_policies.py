@@ -9,11 +9,8 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.errors import NotFound
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import JobItem, TenantItem
-
-
-def _missing(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class AlertPolicyRepo:
@@ -38,7 +35,7 @@ class AlertPolicyRepo:
                 condition=TenantItem.tenant_id.exists(),
             )
         except UpdateError as exc:
-            if _missing(exc):
+            if condition_failed(exc):
                 raise NotFound("Tenant not found") from None
             raise
 
@@ -49,6 +46,6 @@ class AlertPolicyRepo:
                 condition=JobItem.job_id.exists(),
             )
         except UpdateError as exc:
-            if _missing(exc):
+            if condition_failed(exc):
                 raise NotFound("Job not found") from None
             raise

@@ -8,6 +8,7 @@ from pynamodb.exceptions import DeleteError
 
 from chalicelib.domain.channels import Channel, ChannelKind
 from chalicelib.domain.timeutil import from_ms, to_ms
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import ChannelItem
 
 
@@ -35,7 +36,7 @@ class ChannelRepo:
                 condition=ChannelItem.channel_id.exists()
             )
         except DeleteError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True

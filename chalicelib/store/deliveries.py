@@ -19,11 +19,8 @@ from chalicelib.domain.incidents import EventKind
 from chalicelib.domain.notices import Attempt, Delivery, DeliveryState, delivery_key
 from chalicelib.domain.timeutil import from_ms, iso, parse_instant, to_ms
 from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import DeliveryItem
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class DeliveryRepo:
@@ -35,7 +32,7 @@ class DeliveryRepo:
         try:
             item.save(condition=DeliveryItem.delivery_key.does_not_exist())
         except PutError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -56,7 +53,7 @@ class DeliveryRepo:
                 & (DeliveryItem.attempt_count == attempt - 1),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return to_entity(item)
@@ -82,7 +79,7 @@ class DeliveryRepo:
                 & (DeliveryItem.attempt_count == attempt),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -114,7 +111,7 @@ class DeliveryRepo:
                 & (DeliveryItem.lease_until == to_ms(delivery.lease_until)),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -8,13 +8,17 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.claim import too_early
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.timeutil import to_ms
+from chalicelib.store.conditions import (
+    CONDITION_FAILED,
+    TRANSACTION_CONFLICT,
+    Transactions,
+    condition_failed,
+)
 from chalicelib.store.endpoint_items import (
     config_changed,
     config_item,
@@ -36,24 +40,12 @@ class StaleWrite(Exception):
 
 # A transaction cancelled by another write to one of its items lost the race as surely as a
 # failed condition: the caller re-reads and re-applies.
-_LOST = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
-
-
-def _condition_failed(exc: Exception) -> bool:
-    if isinstance(exc, TransactWriteError):
-        reasons = exc.cancellation_reasons or []
-        return any(r is not None and r.code in _LOST for r in reasons)
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+_LOST = frozenset({CONDITION_FAILED, TRANSACTION_CONFLICT})
 
 
 class EndpointRepo:
     def __init__(self) -> None:
-        self._connection: Connection | None = None
-
-    def _transaction(self) -> TransactWrite:
-        if self._connection is None:
-            self._connection = Connection(region=EndpointItem.Meta.region)
-        return TransactWrite(connection=self._connection)
+        self._transaction = Transactions(EndpointItem)
 
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
         """Both items in one consistent query (the state key sorts right after the id)."""
@@ -112,7 +104,7 @@ class EndpointRepo:
             elif state is not None:
                 state.save()
         except (PutError, TransactWriteError) as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc, _LOST):
                 raise StaleWrite(endpoint.id) from None
             raise
         return with_versions(endpoint, config, state)
@@ -124,7 +116,7 @@ class EndpointRepo:
                 transaction.delete(config_item(endpoint))
                 transaction.delete(state_item(endpoint), add_version_condition=False)
         except (DeleteError, TransactWriteError) as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc, _LOST):
                 raise StaleWrite(endpoint.id) from None
             raise
         for model in (RunItem, SessionItem):
@@ -151,7 +143,7 @@ class EndpointRepo:
             try:
                 return update(state_key(endpoint_id))
             except UpdateError as exc:
-                if not _condition_failed(exc):
+                if not condition_failed(exc, _LOST):
                     raise
             if attempt or not self._split_if_older(tenant_id, endpoint_id):
                 return None
@@ -217,7 +209,7 @@ class EndpointRepo:
                 condition=e.lock_token == token,
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc, _LOST):
                 return False
             raise
         return True
@@ -267,7 +259,7 @@ class EndpointRepo:
                     condition=e.due_shard == old,
                 )
             except UpdateError as exc:
-                if not _condition_failed(exc):
+                if not condition_failed(exc, _LOST):
                     raise
                 continue
             return True

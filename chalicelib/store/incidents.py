@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.incidents import (
     Incident,
@@ -23,6 +21,7 @@ from chalicelib.domain.incidents import (
 )
 from chalicelib.domain.timeutil import from_ms, iso, parse_instant, to_ms
 from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.conditions import Transactions, condition_failed
 from chalicelib.store.models import IncidentItem
 
 MARK_PREFIX = "open#"
@@ -34,21 +33,9 @@ def mark_key(endpoint_id: str, kind: IncidentKind) -> str:
     return f"{MARK_PREFIX}{endpoint_id}#{kind}"
 
 
-def _condition_failed(exc: Exception) -> bool:
-    if isinstance(exc, TransactWriteError):
-        reasons = exc.cancellation_reasons or []
-        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 class IncidentRepo:
     def __init__(self) -> None:
-        self._connection: Connection | None = None
-
-    def _transaction(self) -> TransactWrite:
-        if self._connection is None:
-            self._connection = Connection(region=IncidentItem.Meta.region)
-        return TransactWrite(connection=self._connection)
+        self._transaction = Transactions(IncidentItem)
 
     def open_marks(self, tenant_id: str) -> dict[tuple[str, IncidentKind], str]:
         """(endpointId, kind) -> incident id, for every open incident of the tenant."""
@@ -75,7 +62,7 @@ class IncidentRepo:
                 tw.save(mark, condition=IncidentItem.incident_id.does_not_exist())
                 tw.save(to_item(incident), condition=IncidentItem.incident_id.does_not_exist())
         except TransactWriteError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -123,7 +110,7 @@ class IncidentRepo:
                     condition=IncidentItem.state == "open",
                 )
         except TransactWriteError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return self.get(tenant_id, incident_id)
@@ -194,7 +181,7 @@ class IncidentRepo:
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -10,6 +10,7 @@ from chalicelib.domain.entities import Job, JobStatus
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import JobItem
 
 
@@ -27,7 +28,7 @@ class JobRepo:
         try:
             _item(job).save(condition=JobItem.job_id.does_not_exist())
         except PutError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise Conflict("Job id already exists") from None
             raise
 
@@ -42,7 +43,7 @@ class JobRepo:
                 condition=JobItem.job_id.exists() & free,
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -55,7 +56,7 @@ class JobRepo:
                 condition=JobItem.job_id.exists(),
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     def save(self, job: Job) -> None:

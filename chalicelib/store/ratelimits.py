@@ -8,6 +8,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.ratelimit import WINDOW_MS
 from chalicelib.domain.timeutil import from_ms
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import RateLimitItem
 
 # A slot's item is read as "previous" during the next slot, then TTL may take it.
@@ -39,7 +40,7 @@ class DynamoCounters:
                 return_values="UPDATED_NEW",
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         return int(data["Attributes"]["hits"]["N"])

@@ -14,11 +14,8 @@ from chalicelib.domain.entities import Actor, Reflex
 from chalicelib.domain.reflex_rules import from_json, to_json
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import actor_json, actor_of, instant_or_none, ms_or_none
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import ReflexItem
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class ReflexRepo:
@@ -48,7 +45,7 @@ class ReflexRepo:
         try:
             ReflexItem(reflex.job_id, reflex.id).delete(condition=ReflexItem.reflex_id.exists())
         except DeleteError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -80,7 +77,7 @@ class ReflexRepo:
                 condition=condition,
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -92,7 +89,7 @@ class ReflexRepo:
                 actions=[ReflexItem.seen.set(seen)], condition=ReflexItem.reflex_id.exists()
             )
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
 

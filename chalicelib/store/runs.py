@@ -16,6 +16,7 @@ from chalicelib.store.codec import (
     int_or_none,
     ms_or_none,
 )
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import RunItem
 
 
@@ -34,7 +35,7 @@ class RunRepo:
         try:
             to_item(run).save(condition=RunItem.status == "running")
         except PutError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -10,15 +10,12 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.signing import SigningKey, prefix_of
 from chalicelib.domain.timeutil import from_ms, ms_floor, to_ms
 from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import SigningKeyItem
 
 ALREADY_EXISTS = "Signing key already exists. Use POST /signing-keys/rotate to replace it."
 NONE_EXISTS = "No signing key exists. Use POST /signing-keys to create one."
 ROTATED_CONCURRENTLY = "The signing key was rotated by another request at the same time. Retry."
-
-
-def _conditional_failed(exc: PutError) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class SigningKeyRepo:
@@ -36,7 +33,7 @@ class SigningKeyRepo:
         try:
             _item(key).save(condition=SigningKeyItem.tenant_id.does_not_exist())
         except PutError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 raise Conflict(ALREADY_EXISTS) from None
             raise
 
@@ -67,7 +64,7 @@ class SigningKeyRepo:
         try:
             _item(key).save(condition=SigningKeyItem.key_hex == current.key_hex)
         except PutError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
             if self.get(tenant_id) is None:
                 raise NotFound(NONE_EXISTS) from None

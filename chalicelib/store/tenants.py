@@ -10,11 +10,8 @@ from chalicelib.domain.entities import ApiKey, Tenant, TenantLimits
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.timeutil import from_ms, to_ms
 from chalicelib.store.codec import instant_or_none, ms_or_none
+from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import ApiKeyItem, TenantItem
-
-
-def _conditional_failed(exc: PutError | UpdateError) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class TenantRepo:
@@ -36,7 +33,7 @@ class TenantRepo:
         try:
             item.save(condition=TenantItem.tenant_id.does_not_exist())
         except PutError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 raise Conflict(f"Tenant {tenant.id!r} already exists") from None
             raise
 
@@ -53,7 +50,7 @@ class TenantRepo:
                 condition=TenantItem.tenant_id.exists() & has_room,
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -78,7 +75,7 @@ class TenantRepo:
                 )
                 return
             except UpdateError as exc:
-                if not _conditional_failed(exc):
+                if not condition_failed(exc):
                     raise
             try:
                 TenantItem(tenant_id).update(
@@ -88,7 +85,7 @@ class TenantRepo:
                 )
                 return
             except UpdateError as exc:
-                if not _conditional_failed(exc):
+                if not condition_failed(exc):
                     raise
         raise Conflict("could not record AI token usage")
 
