@@ -8,11 +8,18 @@ not cyclic garbage (a deleted item is freed by reference counting), so the store
 survives into the permanent generation, which collections skip: once after the restore, and at
 every TTL sweep pass, after a collection of the objects not yet frozen (a minute's worth, a few
 milliseconds) has freed the garbage among them.
+
+A freeze must not catch a request in flight: moto and werkzeug build each request as cycles
+(a class made per request among them), which become garbage when it ends, and a frozen cycle
+is never collected. Freezing each minute whatever requests were in flight leaked 4.6 MB an
+hour in the hour-long soak. So a settle waits for a moment with no request being served and
+holds new ones back for its few milliseconds (`Requests`).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,3 +56,32 @@ def bulk_load() -> Iterator[None]:
         if enabled:
             gc.enable()
         settle()
+
+
+class Requests:
+    """Counts the requests being served, so that a settle can run when none is."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._serving = 0
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around one request: it cannot start while a settle runs."""
+        with self._changed:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._serving -= 1
+                self._changed.notify_all()
+
+    def settle_when_idle(self, timeout_s: float) -> Settled | None:
+        """Settle at a moment no request is in flight; None if there was none within the time."""
+        # The store is idle about half the time even at its busiest, so new requests are not
+        # held back while this waits; only during the settle itself (the lock is held).
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._serving == 0, timeout_s):
+                return None
+            return settle()

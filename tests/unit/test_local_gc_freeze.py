@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import http.client
+import threading
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -84,3 +87,80 @@ def test_a_failed_bulk_load_still_turns_collection_back_on() -> None:
     with pytest.raises(RuntimeError), gc_freeze.bulk_load():
         raise RuntimeError("restore failed")
     assert gc.isenabled()
+
+
+def test_a_settle_does_not_freeze_a_request_in_flight() -> None:
+    requests = gc_freeze.Requests()
+    with requests.serving():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        in_flight = weakref.ref(a)
+        assert requests.settle_when_idle(0) is None
+        del a, b
+    assert requests.settle_when_idle(0) is not None
+    assert in_flight() is None, "the request's cycle was frozen while it was in flight"
+
+
+def test_a_settle_runs_as_soon_as_the_last_request_ends() -> None:
+    requests = gc_freeze.Requests()
+    entered, release = threading.Event(), threading.Event()
+    outcome: list[gc_freeze.Settled | None] = []
+
+    def request() -> None:
+        with requests.serving():
+            entered.set()
+            release.wait()
+
+    serving = threading.Thread(target=request)
+    serving.start()
+    entered.wait()
+    settling = threading.Thread(target=lambda: outcome.append(requests.settle_when_idle(60)))
+    settling.start()
+    release.set()
+    serving.join()
+    settling.join()
+    assert outcome and outcome[0] is not None
+
+
+def test_the_store_drops_a_request_before_it_counts_as_answered() -> None:
+    # The handler outlives its request until the connection is shut down: were it to hold the
+    # request's objects meanwhile, a freeze in that moment would keep them for good.
+    from werkzeug.serving import make_server
+
+    from chalicelib.local.store_server import request_handler
+
+    refs: list[weakref.ref[Node]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        environ["test.cycle"] = a
+        refs.append(weakref.ref(a))
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    requests = gc_freeze.Requests()
+    parked = threading.Event()
+
+    class Parked(request_handler(requests)):  # type: ignore[misc]
+        def finish(self) -> None:
+            # Keeps the handler between its request's end and its connection's shutdown.
+            parked.wait()
+            super().finish()
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Parked)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    try:
+        connection.request("GET", "/")
+        answer = connection.getresponse()
+        assert answer.read() == b"ok"
+        # Waits for the handler to finish the request, then collects what is not in flight.
+        assert requests.settle_when_idle(30) is not None
+        assert refs and refs[0]() is None, "the request's objects were frozen"
+    finally:
+        parked.set()
+        connection.close()
+        server.shutdown()
