@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = persistence.dynamodb_backend(args.region)
     clock = SystemClock()
     try:
-        with gc_freeze.bulk_load():
+        with gc_freeze.bulk_load(lambda: requests.settle_when_idle(SETTLE_WAIT_S)):
             report = restore_state(args.state_dir, args.legacy_file, backend, names, clock)
     except OSError as exc:
         log.error("cannot read %s (%s); fix or move it, then start again", args.state_dir, exc)

@@ -83,10 +83,25 @@ def test_a_bulk_load_leaves_collection_off_when_it_was_off() -> None:
         gc.enable()
 
 
-def test_a_failed_bulk_load_still_turns_collection_back_on() -> None:
-    with pytest.raises(RuntimeError), gc_freeze.bulk_load():
+def test_a_failed_bulk_load_still_turns_collection_back_on_and_settles() -> None:
+    settled: list[bool] = []
+    with pytest.raises(RuntimeError), gc_freeze.bulk_load(lambda: settled.append(True)):
         raise RuntimeError("restore failed")
     assert gc.isenabled()
+    assert settled == [True]
+
+
+def test_the_store_settles_a_restore_only_with_no_request_in_flight() -> None:
+    requests = gc_freeze.Requests()
+    with requests.serving():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        in_flight = weakref.ref(a)
+        with gc_freeze.bulk_load(lambda: requests.settle_when_idle(0)):
+            pass
+        del a, b
+    gc.collect()
+    assert in_flight() is None, "the restore froze a request in flight"
 
 
 def test_a_settle_does_not_freeze_a_request_in_flight() -> None:
