@@ -8,9 +8,9 @@ so that they expire at about the rate new runs are created, the steady state of 
 its retention limit (TTL sweep and compaction included). Every 10 s the resident memory and CPU
 of both processes are sampled.
 At the end every run is read back; lateness = startedAt - slotAt. The first and the last ten
-minutes are reported side by side, with the store's memory every five minutes and the slope
-of a least-squares line through its samples after the first window (a trend, where two
-windows' means also differ by sampling noise).
+minutes are reported side by side, with the store's memory and the lateness p99 of every five
+minutes and the slope of a least-squares line through each series after the first window,
+with its standard error: a trend, where two windows also differ by sampling noise.
 The results file is rewritten; what follows its first `## ` heading (notes, history) is kept.
 
 Run: `.venv/bin/python -m bench.local_soak [--minutes 60] [--preload 100000]` (`make bench-soak`).
@@ -43,6 +43,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "local_soak.txt"
 ENDPOINTS = 100
 WINDOW_S = 600.0
 SAMPLE_S = 10.0
+# Series (memory, lateness p99) are reported per five minutes.
+SLICE_S = 300.0
 # The answer of every call, so that the runs written during the soak are the size and shape
 # of the preloaded ones (about 1 KB): memory then compares like with like.
 BODY = json.dumps({"status": "healthy", "padding": "p" * 760})
@@ -159,22 +161,50 @@ def window_stats(
     }
 
 
+def slices(points: list[tuple[float, float]], start: float, step_s: float) -> list[list[float]]:
+    """The values of `(at, value)` points from `start` on, grouped by `step_s` slice."""
+    grouped: dict[int, list[float]] = {}
+    for at, value in points:
+        if at >= start:
+            grouped.setdefault(int((at - start) // step_s), []).append(value)
+    return [v for _, v in sorted(grouped.items())]
+
+
 def memory_series(samples: list[Sample], start: float, step_s: float) -> list[float]:
     """The store's mean resident memory (MB) in each `step_s` slice from `start`."""
-    slices: dict[int, list[int]] = {}
-    for s in samples:
-        if s.at >= start:
-            slices.setdefault(int((s.at - start) // step_s), []).append(s.store_kb)
-    return [statistics.mean(v) / 1024 for _, v in sorted(slices.items())]
+    points = [(s.at, s.store_kb / 1024) for s in samples]
+    return [statistics.mean(v) for v in slices(points, start, step_s)]
 
 
-def memory_slope(samples: list[Sample], start: float) -> float:
-    """MB per hour of the least-squares line through the store's samples from `start`."""
-    points = [(s.at, s.store_kb / 1024) for s in samples if s.at >= start]
-    if len(points) < 2:
-        return 0.0
-    slope, _ = statistics.linear_regression([t for t, _ in points], [m for _, m in points])
-    return slope * 3600
+def lateness_series(runs: list[tuple[float, float]], start: float, step_s: float) -> list[float]:
+    """Lateness p99 (s) of the runs started in each `step_s` slice from `start`."""
+    points = [(started, started - slot) for started, slot in runs]
+    return [percentile(v, 0.99) for v in slices(points, start, step_s)]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Slope of a least-squares line, per hour, with its standard error."""
+
+    per_hour: float
+    stderr: float
+
+    @property
+    def rising(self) -> bool:
+        """A rise beyond two standard errors: more than the scatter of the points explains."""
+        return self.per_hour > 2 * self.stderr
+
+
+def trend(values: list[float], step_s: float) -> Trend:
+    """The trend of values taken every `step_s` seconds."""
+    if len(values) < 3:
+        return Trend(0.0, float("inf"))
+    xs = [i * step_s / 3600 for i in range(len(values))]
+    slope, intercept = statistics.linear_regression(xs, values)
+    residual = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, values, strict=True))
+    mean_x = statistics.mean(xs)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return Trend(slope, (residual / (len(values) - 2) / spread) ** 0.5)
 
 
 def kept_notes(path: Path) -> list[str]:
@@ -327,8 +357,12 @@ def main() -> None:
     }
     p99_ok = last["p99"] <= first["p99"]
     memory_ok = last["store_mb"] <= first["store_mb"]
-    series = memory_series(sampler.samples, soak_start, 300)
-    slope = memory_slope(sampler.samples, soak_start + window_s)
+    series = memory_series(sampler.samples, soak_start, SLICE_S)
+    late_series = lateness_series(runs, soak_start, SLICE_S)
+    # Trends leave out the first window: it includes the stack's warm-up.
+    skip = int(window_s // SLICE_S)
+    memory_trend = trend(series[skip:], SLICE_S)
+    late_trend = trend(late_series[skip:], SLICE_S)
     lines = [
         "# Soak of the local stack",
         "",
@@ -349,11 +383,20 @@ def main() -> None:
         "",
         "Store resident memory, mean of each five minutes (MB): "
         + ", ".join(f"{mb:.0f}" for mb in series)
-        + f". Least-squares slope after the first window: {slope:+.1f} MB an hour.",
+        + f". Least-squares slope after the first window: {memory_trend.per_hour:+.1f} "
+        f"± {memory_trend.stderr:.1f} MB an hour.",
+        "",
+        "Lateness p99 of each five minutes (s): "
+        + ", ".join(f"{p:.3f}" for p in late_series)
+        + f". Least-squares slope after the first window: {late_trend.per_hour:+.3f} "
+        f"± {late_trend.stderr:.3f} s an hour.",
         "",
         f"TTL sweep deleted {swept} expired runs during the soak; {compactions} compactions ran.",
         f"Last window no worse than the first: lateness p99 "
         f"{'yes' if p99_ok else 'NO'}, store memory {'yes' if memory_ok else 'NO'}.",
+        f"Rising after the first window (slope beyond two standard errors): lateness p99 "
+        f"{'YES' if late_trend.rising else 'no'}, store memory "
+        f"{'YES' if memory_trend.rising else 'no'}.",
         "",
     ]
     notes = kept_notes(RESULTS)
