@@ -161,25 +161,30 @@ def window_stats(
     }
 
 
-def slices(points: list[tuple[float, float]], start: float, step_s: float) -> list[list[float]]:
-    """The values of `(at, value)` points from `start` on, grouped by `step_s` slice."""
+def slices(
+    points: list[tuple[float, float]], start: float, end: float, step_s: float
+) -> list[list[float]]:
+    """The values of `(at, value)` points in [start, end), grouped by `step_s` slice."""
     grouped: dict[int, list[float]] = {}
     for at, value in points:
-        if at >= start:
+        # Runs started after the end (while the results are read back) are left out.
+        if start <= at < end:
             grouped.setdefault(int((at - start) // step_s), []).append(value)
     return [v for _, v in sorted(grouped.items())]
 
 
-def memory_series(samples: list[Sample], start: float, step_s: float) -> list[float]:
-    """The store's mean resident memory (MB) in each `step_s` slice from `start`."""
+def memory_series(samples: list[Sample], start: float, end: float, step_s: float) -> list[float]:
+    """The store's mean resident memory (MB) in each `step_s` slice of [start, end)."""
     points = [(s.at, s.store_kb / 1024) for s in samples]
-    return [statistics.mean(v) for v in slices(points, start, step_s)]
+    return [statistics.mean(v) for v in slices(points, start, end, step_s)]
 
 
-def lateness_series(runs: list[tuple[float, float]], start: float, step_s: float) -> list[float]:
-    """Lateness p99 (s) of the runs started in each `step_s` slice from `start`."""
+def lateness_series(
+    runs: list[tuple[float, float]], start: float, end: float, step_s: float
+) -> list[float]:
+    """Lateness p99 (s) of the runs started in each `step_s` slice of [start, end)."""
     points = [(started, started - slot) for started, slot in runs]
-    return [percentile(v, 0.99) for v in slices(points, start, step_s)]
+    return [percentile(v, 0.99) for v in slices(points, start, end, step_s)]
 
 
 @dataclass(frozen=True)
@@ -357,8 +362,8 @@ def main() -> None:
     }
     p99_ok = last["p99"] <= first["p99"]
     memory_ok = last["store_mb"] <= first["store_mb"]
-    series = memory_series(sampler.samples, soak_start, SLICE_S)
-    late_series = lateness_series(runs, soak_start, SLICE_S)
+    series = memory_series(sampler.samples, soak_start, soak_end, SLICE_S)
+    late_series = lateness_series(runs, soak_start, soak_end, SLICE_S)
     # Trends leave out the first window: it includes the stack's warm-up.
     skip = int(window_s // SLICE_S)
     memory_trend = trend(series[skip:], SLICE_S)
