@@ -37,3 +37,8 @@ def refused_by_pause(endpoint: Endpoint) -> bool:
 def locked(endpoint: Endpoint, now: datetime) -> bool:
     """A run holds the endpoint; it will settle and send the next slot itself."""
     return endpoint.locked_until is not None and endpoint.locked_until > now
+
+
+def abandoned(endpoint: Endpoint, now: datetime) -> bool:
+    """A claim expired without settling: its worker died or ran past the deadline."""
+    return endpoint.lock_token is not None and not locked(endpoint, now)

@@ -22,6 +22,7 @@ from chalicelib.domain.claim import lock_duration, run_anchor, too_early
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
+from chalicelib.engine import zombies
 from chalicelib.engine.finished import RunFinished
 from chalicelib.engine.outbound import call_endpoint, with_result
 from chalicelib.engine.queue import QueuedSlot
@@ -62,12 +63,17 @@ class Executor:
             return None
         token = secrets.token_hex(12)
         lock_until = started + timedelta(milliseconds=slot.lock_ms)
-        claimed = d.endpoints.claim(
+        won = d.endpoints.claim(
             slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, token
         )
-        if claimed is None:
+        if won is None:
             observability.count("ClaimsLost")
             return None
+        claimed = won.endpoint
+        if won.took_over and zombies.mark(d, claimed.tenant_id, claimed.id, started):
+            # Before this claim's own run is written: the abandoned one is still the newest.
+            # Its endpoint is this claim's to settle now, so nobody settles it as failed.
+            observability.count("Zombies")
         needed = started + lock_duration(claimed)
         if needed > lock_until:
             # The timeout was raised after the message was sent: hold the claim for the whole

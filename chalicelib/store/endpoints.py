@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,15 @@ class StaleWrite(Exception):
 # A transaction cancelled by another write to one of its items lost the race as surely as a
 # failed condition: the caller re-reads and re-applies.
 _LOST = frozenset({CONDITION_FAILED, TRANSACTION_CONFLICT})
+
+
+@dataclass(frozen=True, slots=True)
+class Won:
+    """A won claim: the endpoint as claimed, and whether it took over an earlier claim that
+    expired without settling (its run abandoned: a zombie to mark)."""
+
+    endpoint: Endpoint
+    took_over: bool
 
 
 class EndpointRepo:
@@ -157,12 +167,12 @@ class EndpointRepo:
         now: datetime,
         lock_until: datetime,
         token: str,
-    ) -> Endpoint | None:
+    ) -> Won | None:
         """Take the slot: one conditional write of the state item that succeeds only while the
         slot is still the endpoint's next run and its time has come (domain/claim.py's skew),
         no live lock is held, it is in the due index (not archived, job active) and not
-        paused; then the configuration, read by key. Returns the claimed endpoint, or None when
-        the claim lost (or was refused as early)."""
+        paused; then the configuration, read by key. Returns the claim, or None when it lost
+        (or was refused as early)."""
         e = EndpointItem
         now_ms = to_ms(now)
         if too_early(slot, now):
@@ -181,8 +191,10 @@ class EndpointRepo:
         ]
 
         def update(key: str) -> dict[str, Any]:
+            # The item as it was: whether an earlier claim's token was still there is the
+            # one thing ALL_NEW cannot tell; the new values are the actions' own.
             answer: dict[str, Any] = e._get_connection().update_item(
-                tenant_id, key, actions=actions, condition=condition, return_values="ALL_NEW"
+                tenant_id, key, actions=actions, condition=condition, return_values="ALL_OLD"
             )
             return answer
 
@@ -190,13 +202,18 @@ class EndpointRepo:
         if data is None:
             return None
         state = e.from_raw_data(data["Attributes"])
+        # Settling removes the token, and the condition let only an expired lock through.
+        took_over = state.lock_token is not None
+        state.locked_until = to_ms(lock_until)
+        state.lock_token = token
+        state.version = int(state.version or 0) + 1
         try:
             # An eventually consistent read: a configuration change this close to the claim
             # is the same as one just after it.
             config = e.get(tenant_id, endpoint_id)
         except e.DoesNotExist:
             return None  # deleted between the two; the lock expires with nothing to settle
-        return merged(config, state)
+        return Won(merged(config, state), took_over)
 
     def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:
         """Hold the claim until `until`, if this execution still holds it."""

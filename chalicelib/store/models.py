@@ -236,8 +236,10 @@ class RunsByTenant(GlobalSecondaryIndex["RunItem"]):
 
 
 class RunsRunning(GlobalSecondaryIndex["RunItem"]):
-    """Sparse: only runs still `running` carry `runningShard`; the zombie sweep reads it by
-    the deadline after which the run counts as abandoned."""
+    """No longer written or read: zombies are found through their endpoints' expired claims
+    (engine/zombies.py), which saved its two write units a run. Runs written `running` by the
+    release before still carry `runningShard`. The index stays defined for this release only:
+    CloudFormation creates or deletes one index per table update; the next release deletes it."""
 
     class Meta:
         index_name = "byRunning"

@@ -169,18 +169,21 @@ class RunRepo:
         )
         return [to_entity(i) for i in query]
 
-    def overdue(self, now: datetime, limit: int = 100) -> list[Run]:
-        """Runs still `running` past their deadline (zombies), oldest deadline first."""
-        keys = RunItem.by_running.query(
-            RUNNING_SHARD, RunItem.deadline_at <= to_ms(now), limit=limit
-        )
-        found = []
-        for key in keys:
-            try:
-                found.append(to_entity(RunItem.get(key.endpoint_id, key.run_id)))
-            except RunItem.DoesNotExist:
-                continue
-        return [r for r in found if r.status == "running"]
+    def abandoned(self, tenant_id: str, endpoint_id: str, now: datetime) -> Run | None:
+        """The endpoint's newest run if it is still `running` past its deadline (a zombie).
+
+        Asked only of an endpoint whose claim expired unsettled: that claim's run, written just
+        after it, is the endpoint's newest (run ids sort by start)."""
+        for item in RunItem.query(
+            endpoint_id,
+            filter_condition=_visible(tenant_id, now),
+            scan_index_forward=False,
+            limit=1,
+        ):
+            run = to_entity(item)
+            overdue = run.deadline_at is not None and run.deadline_at <= now
+            return run if run.status == "running" and overdue else None
+        return None
 
     def for_tenant(
         self, tenant_id: str, start: datetime, end: datetime, now: datetime
@@ -207,9 +210,6 @@ class RunRepo:
             page_size=limit,
         )
         return [to_entity(i) for i in query]
-
-
-RUNNING_SHARD = "running"
 
 
 def run_id_floor(instant: datetime) -> str:
@@ -240,7 +240,6 @@ def to_item(r: Run) -> RunItem:
         response_truncated=r.response_truncated,
         slot_at=ms_or_none(r.slot_at),
         cause=cause_json(r.cause),
-        running_shard=RUNNING_SHARD if r.status == "running" else None,
         deadline_at=ms_or_none(r.deadline_at) if r.status == "running" else None,
         expires_at=r.expires_at,
     )

@@ -22,12 +22,13 @@ from chalicelib.domain import ids
 from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.governor import plan_next_run
-from chalicelib.engine.dispatch import ZOMBIE_MESSAGE, DispatchReport, dispatch
+from chalicelib.engine.dispatch import DispatchReport, dispatch
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.finished import RunFinished
 from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
 from chalicelib.engine.shards import CHECK_EVERY
+from chalicelib.engine.zombies import ZOMBIE_MESSAGE
 from tests.conftest import ENDPOINT, T0, Api
 from tests.integration.fakes import StubCaller
 from tests.integration.test_alerts import Notices
@@ -427,10 +428,11 @@ def die_after_claim(deps: Deps, slot: QueuedSlot) -> Run:
     """Do what Executor.run_slot does up to the HTTP call, then stop (the worker died)."""
     started = deps.clock.now()
     lock_until = started + timedelta(milliseconds=slot.lock_ms)
-    claimed = deps.endpoints.claim(
+    won = deps.endpoints.claim(
         slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, "dead-worker"
     )
-    assert claimed is not None
+    assert won is not None
+    claimed = won.endpoint
     run = Run(
         endpoint_id=claimed.id,
         id=ids.run_id(started),
@@ -507,16 +509,74 @@ def test_a_zombie_is_marked_failed_and_counts_as_a_failure_for_backoff_and_incid
     assert ep(qdeps, endpoint_id).failure_count == 0 and len(stub.calls) == 1
 
 
-def test_a_zombie_sweep_leaves_an_endpoint_a_newer_claim_holds(
+def test_a_claim_that_takes_over_an_abandoned_one_marks_its_run_and_settles_nothing(
     qdeps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
 ) -> None:
-    endpoint_id, original, _ = abandoned_at_deadline(qdeps, api, job, queue, clock)
-    # The expired lock was taken over for the same slot before the sweep ran.
-    lock_until = clock.now() + timedelta(seconds=40)
-    assert qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), lock_until, "newer")
+    endpoint_id, original, zombie = abandoned_at_deadline(qdeps, api, job, queue, clock)
+    # The slot's message came back (the worker died before deleting it) before any tick.
+    held = Executor(qdeps).claim(original)
+    assert held is not None and held.run.id != zombie.id
+    marked, running = sorted(runs_of(qdeps, endpoint_id), key=lambda r: r.id != zombie.id)
+    assert marked.id == zombie.id and marked.status == "failed" and marked.error_kind == "zombie"
+    assert running.id == held.run.id and running.status == "running"
+    # The slot runs under the new claim, which settles it: the abandoned one counts no failure.
+    now = ep(qdeps, endpoint_id)
+    assert now.lock_token == held.token and now.failure_count == 0 and now.last_run_at is None
+    assert tick(qdeps, queue).zombies == 0
+
+
+def test_a_claim_abandoned_before_its_run_was_written_is_sent_again_and_runs_once(
+    qdeps: Deps,
+    api: Api,
+    job: dict[str, Any],
+    queue: RecordingQueue,
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    lock_until = clock.now() + timedelta(milliseconds=original.lock_ms)
+    assert qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), lock_until, "x")
+    clock.set(lock_until)  # the worker died before writing its run
+    report = tick(qdeps, queue)
+    assert (report.zombies, report.resent) == (0, 1)
+    [again] = queue.take()
+    assert again.slot.at == original.at
+    done = Executor(qdeps).run_slot(again.slot)
+    assert done is not None and done.status == "success"
+    assert [r.status for r in runs_of(qdeps, endpoint_id)] == ["success"]
+    assert len(stub.calls) == 1 and ep(qdeps, endpoint_id).lock_token is None
+
+
+def test_a_zombie_of_a_paused_job_is_marked_when_the_job_resumes(
+    qdeps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
+) -> None:
+    endpoint_id, _, zombie = abandoned_at_deadline(qdeps, api, job, queue, clock)
+    assert api.post(f"/api/jobs/{job['id']}/pause").status == 200
+    assert tick(qdeps, queue).zombies == 0  # out of the due index: not read
+    assert runs_of(qdeps, endpoint_id)[0].status == "running"
+    assert api.post(f"/api/jobs/{job['id']}/resume").status == 200
     assert tick(qdeps, queue).zombies == 1
-    held = ep(qdeps, endpoint_id)
-    assert held.lock_token == "newer" and held.failure_count == 0 and held.last_run_at is None
+    [marked] = runs_of(qdeps, endpoint_id)
+    assert marked.id == zombie.id and marked.error_kind == "zombie"
+    assert ep(qdeps, endpoint_id).lock_token is None
+
+
+def test_a_claim_that_took_over_nothing_looks_for_no_zombie(
+    qdeps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    won = qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), clock.now(), "t")
+    assert won is not None and not won.took_over and won.endpoint.lock_token == "t"
+    assert won.endpoint.locked_until == clock.now()
+    again = qdeps.endpoints.claim("acme", endpoint_id, original.at, clock.now(), clock.now(), "u")
+    assert again is not None and again.took_over, "an expired, unsettled claim was taken over"
+    assert won.endpoint.state_version is not None
+    assert again.endpoint.state_version == won.endpoint.state_version + 1
+    assert again.endpoint == ep(qdeps, endpoint_id)
 
 
 def test_a_slot_inside_a_longer_pause_is_not_sent(qdeps: Deps, queue: RecordingQueue) -> None:
