@@ -13,7 +13,8 @@ the main loop folds the journal into the snapshot in a child process when it has
 pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py), moves surviving
 objects out of the cycle collector's reach (gc_freeze.py) and hands freed heap memory back to the
 system (heap_trim.py). Queries read only the partition they ask for
-(partition_query.py).
+(partition_query.py); a cancelled transaction restores its own items, not a copy of the
+tables (transactions.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from chalicelib.local import (
     partition_query,
     persistence,
     sqs_trim,
+    transactions,
     ttl_sweep,
 )
 from chalicelib.local.write_gate import WriteGate
@@ -282,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     disable_instance_tracking()
     partition_query.install()
+    transactions.install()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()

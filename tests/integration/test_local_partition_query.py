@@ -106,6 +106,22 @@ QUERIES: list[dict[str, Any]] = [
         "Select": "COUNT",
     },
     {
+        # An endpoint's two items (store/endpoints.py's get) are read this way.
+        "KeyConditionExpression": "endpointId = :e AND runId BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {
+            ":e": {"S": "ep2"},
+            ":a": {"S": "run0050"},
+            ":b": {"S": "run0150"},
+        },
+        "ConsistentRead": True,
+        "Limit": 5,
+    },
+    {
+        "KeyConditionExpression": "endpointId = :e AND runId <= :r",
+        "ExpressionAttributeValues": {":e": {"S": "ep4"}, ":r": {"S": "run0120"}},
+        "ScanIndexForward": False,
+    },
+    {
         "KeyConditionExpression": "endpointId = :e",
         "ExpressionAttributeValues": {":e": {"S": "no"}},
     },
