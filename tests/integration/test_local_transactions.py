@@ -43,6 +43,9 @@ def client() -> Iterator[Any]:
             yield ddb
         finally:
             transactions.uninstall()
+            # Another test module turns off moto's instance tracking (as the store does), and
+            # then leaving mock_aws no longer resets the tables.
+            ddb.delete_table(TableName="endpoints")
 
 
 def _key(endpoint_id: str) -> dict[str, Any]:
