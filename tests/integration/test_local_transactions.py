@@ -99,32 +99,30 @@ def test_a_transaction_that_holds_is_applied_whole(client: Any) -> None:
     assert after["e1"]["v"] == {"N": "2"} and after["e1"]["w"] == {"S": "x"}
 
 
-def test_no_table_is_copied(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    copied: list[str] = []
+@pytest.fixture
+def copied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The type names of everything deep-copied from here on."""
+    names: list[str] = []
     deepcopy = copy.deepcopy
 
     def counting(value: Any, memo: Any = None) -> Any:
-        copied.append(type(value).__name__)
+        names.append(type(value).__name__)
         return deepcopy(value, memo)
 
     monkeypatch.setattr(copy, "deepcopy", counting)
+    return names
+
+
+def test_no_table_is_copied(client: Any, copied: list[str]) -> None:
     with pytest.raises(ClientError):
         client.transact_write_items(TransactItems=_writes(condition_holds=False))
     client.transact_write_items(TransactItems=_writes(condition_holds=True))
     assert "Table" not in copied
 
 
-def test_moto_copies_tables_without_it(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_moto_copies_tables_without_it(client: Any, copied: list[str]) -> None:
     # The check above can fail: moto's own transaction copies the table.
     transactions.uninstall()
-    copied: list[str] = []
-    deepcopy = copy.deepcopy
-
-    def counting(value: Any, memo: Any = None) -> Any:
-        copied.append(type(value).__name__)
-        return deepcopy(value, memo)
-
-    monkeypatch.setattr(copy, "deepcopy", counting)
     client.transact_write_items(TransactItems=_writes(condition_holds=True))
     assert "Table" in copied
     transactions.install()  # for the fixture's uninstall
