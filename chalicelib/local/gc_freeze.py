@@ -14,6 +14,11 @@ A freeze must not catch a request in flight: moto and werkzeug build each reques
 is never collected: freezing each minute whatever requests were in flight (one or two) kept
 them all. So a settle waits for a moment with no request being served, and new ones wait for
 it; they waited as long before, since a collection holds the interpreter (`Requests`).
+
+The fence sees requests from the moment werkzeug calls the application; what a freeze still
+catches (a connection's objects before that, an exception's frames after) stays until a settle
+that starts from everything (`everything=True`): it unfreezes first, so the full collection
+walks the whole heap and frees frozen garbage, and is run rarely for that reason.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ class Settled:
     seconds: float
 
 
-def settle() -> Settled:
-    """Collect the garbage among objects not yet frozen, then freeze the survivors."""
+def settle(everything: bool = False) -> Settled:
+    """Collect the garbage among objects not yet frozen (or all, `everything`), freeze the rest."""
     started = time.perf_counter()
+    if everything:
+        gc.unfreeze()
     collected = gc.collect()
     gc.freeze()
     return Settled(collected, gc.get_freeze_count(), time.perf_counter() - started)
@@ -77,11 +84,11 @@ class Requests:
                 self._serving -= 1
                 self._changed.notify_all()
 
-    def settle_when_idle(self, timeout_s: float) -> Settled | None:
+    def settle_when_idle(self, timeout_s: float, everything: bool = False) -> Settled | None:
         """Settle at a moment no request is in flight; None if there was none within the time."""
         # The store is idle about half the time even at its busiest, so new requests are not
         # held back while this waits; only during the settle itself (the lock is held).
         with self._changed:
             if not self._changed.wait_for(lambda: self._serving == 0, timeout_s):
                 return None
-            return settle()
+            return settle(everything)

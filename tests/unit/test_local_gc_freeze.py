@@ -53,6 +53,19 @@ def test_objects_made_after_a_settle_are_collected_as_usual() -> None:
     assert garbage() is None
 
 
+def test_a_settle_from_everything_frees_garbage_an_earlier_freeze_caught() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    caught = weakref.ref(a)
+    gc_freeze.settle()  # the cycle is alive here, as a request in flight would be
+    del a, b
+    gc_freeze.settle()
+    assert caught() is not None, "a plain settle walked the frozen objects"
+    settled = gc_freeze.settle(everything=True)
+    assert caught() is None, "the settle from everything kept the frozen garbage"
+    assert settled.collected >= 2 and settled.frozen == gc.get_freeze_count() > 0
+
+
 def test_a_bulk_load_runs_without_collections_and_settles_afterwards() -> None:
     collections: list[str] = []
 
