@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,11 +34,28 @@ SCRUBBED_PREFIXES = ("AWS_", "CRONPILOT_", "POWERTOOLS_", "OPENAI_")
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+    return range(int(low), int(high) + 1)
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on right now, outside the ephemeral range.
+
+    A stack restarted on the same port must find it free: a port from the ephemeral range can
+    meanwhile be taken as the local end of any outgoing connection (under load, once, the new
+    stack's own connections to its store took it before its API could listen there).
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(20000, 32768) if p not in ephemeral]
+    for port in random.sample(candidates, 50):
+        if port_bindable(port):
+            return port
+    pytest.fail("no free loopback port outside the ephemeral range after 50 tries")
 
 
 def port_bindable(port: int) -> bool:
