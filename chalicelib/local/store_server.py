@@ -23,13 +23,11 @@ import argparse
 import functools
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from chalicelib.clock import Clock, SystemClock
@@ -40,6 +38,7 @@ from chalicelib.local import (
     partition_query,
     persistence,
     sqs_trim,
+    stop_signal,
     transactions,
     ttl_sweep,
 )
@@ -285,19 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    stop = threading.Event()
+    stop = stop_signal.StopSignals()
     disable_instance_tracking()
     partition_query.install()
     transactions.install()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    # The parent starts this process with SIGINT ignored: a Ctrl-C in the terminal reaches the
-    # whole process group, and the parent must stop the API before the store goes away.
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, request_stop)
     if os.getppid() != args.parent_pid:
         log.error("parent %s is gone before the store started", args.parent_pid)
         return 1
@@ -404,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     server.shutdown()
     compactor.stop()
     log_to.close()
+    stop.close()
     log.info("stopped; every acknowledged write is in %s", args.state_dir)
     return 0
 
