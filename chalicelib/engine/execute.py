@@ -118,6 +118,7 @@ class Executor:
                     run_anchor(started, slot.at),
                     result.status == "success",
                     fingerprint(result.response_body),
+                    claimed,
                 )
             except LockLost:
                 # The claim expired mid-call and another execution owns the endpoint now; this

@@ -79,14 +79,21 @@ class Scheduling:
         return self._write(endpoint, now)
 
     def change(
-        self, tenant_id: str, endpoint_id: str, apply: Callable[[Endpoint, datetime], Change]
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        apply: Callable[[Endpoint, datetime], Change],
+        known: Endpoint | None = None,
     ) -> Endpoint:
         """Read, apply `apply(endpoint, now)`, time the result, write; retry on a concurrent write.
 
         `apply` must be pure: it may run more than once, and raising from it aborts with no write.
+        With `known` (the endpoint as last written or read), the first attempt starts from it
+        without a read; the write's version check sends any later change back to a read.
         """
         for _ in range(MAX_ATTEMPTS):
-            current = self._repo.get(tenant_id, endpoint_id)
+            current = known or self._repo.get(tenant_id, endpoint_id)
+            known = None
             if current is None:
                 raise NotFound("Endpoint not found")
             now = self._clock.now()
@@ -138,10 +145,15 @@ class Scheduling:
         started: datetime,
         succeeded: bool,
         signal: str | None = None,
+        claimed: Endpoint | None = None,
     ) -> tuple[Endpoint, bool]:
         """Record a finished run on its endpoint and plan the next slot from fresh state, marking
         it for analysis when its state changed (domain/analysis.py). Returns the endpoint and
-        whether the change is urgent; LockLost when this execution no longer holds the claim."""
+        whether the change is urgent; LockLost when this execution no longer holds the claim.
+
+        `claimed` (the endpoint as the claim wrote it) saves the read when nothing else wrote
+        the endpoint during the call: every writer of its state bumps the version, so the
+        settle's conditional write fails over to a fresh read if one did."""
         urgent = False
 
         def apply(current: Endpoint, now: datetime) -> Change:
@@ -152,7 +164,7 @@ class Scheduling:
             urgent = seen.urgent
             return seen.endpoint, Settled()
 
-        return self.change(tenant_id, endpoint_id, apply), urgent
+        return self.change(tenant_id, endpoint_id, apply, claimed), urgent
 
     def set_job_active(self, tenant_id: str, endpoint_ids: list[str], active: bool) -> None:
         """Join or leave the due index with the job: a paused or archived job's endpoints never

@@ -208,9 +208,10 @@ class EndpointRepo:
         state.lock_token = token
         state.version = int(state.version or 0) + 1
         try:
-            # An eventually consistent read: a configuration change this close to the claim
-            # is the same as one just after it.
-            config = e.get(tenant_id, endpoint_id)
+            # Consistent: the run's settle plans the next slot from this configuration when
+            # nothing wrote the endpoint since (a change after this read bumps the state's
+            # version and sends the settle back to a read).
+            config = e.get(tenant_id, endpoint_id, consistent_read=True)
         except e.DoesNotExist:
             return None  # deleted between the two; the lock expires with nothing to settle
         return Won(merged(config, state), took_over)

@@ -160,6 +160,69 @@ def test_a_hint_written_during_the_call_is_honoured(
     assert _ep(deps, endpoint).next_run_at == slot.at + timedelta(seconds=10)
 
 
+def test_a_schedule_change_during_the_call_plans_the_next_slot_from_it(
+    deps: Deps,
+    api: Api,
+    job: dict[str, Any],
+    endpoint: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    # The settle starts from the endpoint as claimed; the change bumped its version, so the
+    # settle's write fails over to a fresh read.
+    slot = _due(deps, endpoint, clock)
+    path = f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}"
+    stub.during = lambda: api.patch(path, {"baselineIntervalMs": 30_000})
+    assert Executor(deps).run_slot(slot) is not None
+    ep = _ep(deps, endpoint)
+    assert ep.baseline_interval_ms == 30_000 and ep.lock_token is None
+    assert ep.next_run_at == slot.at + timedelta(seconds=30)
+
+
+def test_a_settle_reads_nothing_when_nothing_wrote_the_endpoint_during_the_call(
+    deps: Deps,
+    endpoint: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    reads: list[str] = []
+    read = deps.endpoints.get
+
+    def counted(tenant_id: str, endpoint_id: str) -> Endpoint | None:
+        reads.append(endpoint_id)
+        return read(tenant_id, endpoint_id)
+
+    monkeypatch.setattr(deps.endpoints, "get", counted)
+    assert Executor(deps).run_slot(slot) is not None
+    assert reads == []
+    monkeypatch.undo()
+    ep = _ep(deps, endpoint)
+    assert ep.next_run_at == slot.at + timedelta(minutes=1) and ep.lock_token is None
+
+
+def test_a_call_that_outlives_its_claim_leaves_the_schedule_to_the_next_claim(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    slot = _due(deps, endpoint, clock)
+    taken: list[str] = []
+
+    def lock_expires_and_another_executor_claims() -> None:
+        stub.during = None
+        clock.advance(timedelta(milliseconds=slot.lock_ms + 1000))
+        held = Executor(deps).claim(slot)
+        assert held is not None
+        taken.append(held.token)
+
+    stub.during = lock_expires_and_another_executor_claims
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.status == "success"  # the run is recorded
+    ep = _ep(deps, endpoint)
+    # Not settled by the first execution: the slot and the lock are the second claim's.
+    assert ep.lock_token == taken[0] and ep.next_run_at == slot.at and ep.last_run_at != slot.at
+
+
 def test_a_one_shot_runs_once(
     deps: Deps, api: Api, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
 ) -> None:
