@@ -92,7 +92,7 @@ class Scheduling:
         without a read; the write's version check sends any later change back to a read.
         """
         for _ in range(MAX_ATTEMPTS):
-            current = known or self._repo.get(tenant_id, endpoint_id)
+            current = known if known is not None else self._repo.get(tenant_id, endpoint_id)
             known = None
             if current is None:
                 raise NotFound("Endpoint not found")
@@ -152,8 +152,10 @@ class Scheduling:
         whether the change is urgent; LockLost when this execution no longer holds the claim.
 
         `claimed` (the endpoint as the claim wrote it) saves the read when nothing else wrote
-        the endpoint during the call: every writer of its state bumps the version, so the
-        settle's conditional write fails over to a fresh read if one did."""
+        the endpoint during the call: the writers a settle must not overwrite (API, planner,
+        another claim) bump the state's version, so its conditional write then fails over to
+        a fresh read. The two that do not (the lock extension, the enqueue mark) describe the
+        claimed slot, which the settle replaces anyway."""
         urgent = False
 
         def apply(current: Endpoint, now: datetime) -> Change:

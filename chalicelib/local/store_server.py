@@ -54,7 +54,8 @@ COMPACT_MAX_AGE_S = 600.0
 SETTLE_WAIT_S = 1.0
 # How often a sweep pass's settle starts from everything, freeing garbage earlier freezes caught
 # despite the fence (gc_freeze.py). It walks the whole heap with the interpreter held (0.6 s at
-# 100 000 items): rare enough to leave lateness p99 alone, often enough to bound what is kept.
+# 100 000 items, runs due meanwhile start that much late), and bounds what a freeze can keep to
+# a quarter of an hour's worth.
 FULL_SETTLE_EVERY_S = 900.0
 
 
