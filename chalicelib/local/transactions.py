@@ -70,8 +70,9 @@ def _before(backend: Any, transact_items: list[dict[str, Any]]) -> Saved:
     saved: Saved = []
     for entry in transact_items:
         for op in entry.values():
-            name = op.get("TableName")
-            table = backend.tables.get(name) if isinstance(op, dict) else None
+            if not isinstance(op, dict):
+                continue  # not an operation: moto refuses the transaction itself
+            table = backend.tables.get(op.get("TableName"))
             if table is None:
                 continue  # moto refuses the transaction itself, with nothing applied
             key = op.get("Key")
@@ -81,11 +82,11 @@ def _before(backend: Any, transact_items: list[dict[str, Any]]) -> Saved:
                 if table.range_key_attr is not None:
                     key[table.range_key_attr] = item.get(table.range_key_attr)
             try:
-                current = backend.get_item(name, key)
+                current = backend.get_item(table.name, key)
             except MockValidationException:
                 continue  # a key not of the table's shape: moto refuses it before any write
             attributes = copy.deepcopy(current.to_json()["Attributes"]) if current else None
-            saved.append((name, key, attributes))
+            saved.append((table.name, key, attributes))
     return saved
 
 
