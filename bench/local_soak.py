@@ -13,7 +13,9 @@ minutes and the slope of a least-squares line through each series after the firs
 with its standard error: a trend, where two windows also differ by sampling noise.
 The results file is rewritten; what follows its first `## ` heading (notes, history) is kept.
 
-Run: `.venv/bin/python -m bench.local_soak [--minutes 60] [--preload 100000]` (`make bench-soak`).
+Run: `.venv/bin/python -m bench.local_soak [--minutes 60] [--preload 100000] [--keep DIR]`
+(`make bench-soak`); `--keep` also writes each run's start and slot (`runs.csv`) and the
+stack's log.
 Results: bench/results/local_soak.txt.
 """
 
@@ -266,6 +268,7 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--window-minutes", type=float, default=WINDOW_S / 60)
+    parser.add_argument("--keep", type=Path, help="folder for the raw runs and the stack's log")
     args = parser.parse_args()
     window_s = args.window_minutes * 60
     if args.minutes * 60 < 2 * window_s:
@@ -327,6 +330,12 @@ def main() -> None:
         finally:
             stack.stop()
         log = (home / "stack.out").read_text()
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / "stack.out").write_text(log)
+            (args.keep / "runs.csv").write_text(
+                "".join(f"{started:.3f},{slot:.3f}\n" for started, slot in runs)
+            )
     server.shutdown()
     swept = sum(
         int(line.split("deleted ")[1].split()[0])
