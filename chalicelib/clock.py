@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -19,6 +20,12 @@ class SystemClock:
     def now(self) -> datetime:
         current = datetime.now(UTC)
         return current.replace(microsecond=current.microsecond // 1000 * 1000)
+
+
+def epoch_seconds() -> float:
+    """Real wall-clock time as POSIX seconds, unrounded: for the local store's patches of
+    moto, which keeps time that way (chalicelib/local/sqs_speedups.py)."""
+    return time.time()
 
 
 class ManualClock:
