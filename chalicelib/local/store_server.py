@@ -61,6 +61,8 @@ SETTLE_WAIT_S = 1.0
 # 100 000 items, runs due meanwhile start that much late), and bounds what a freeze can keep to
 # a quarter of an hour's worth.
 FULL_SETTLE_EVERY_S = 900.0
+# How long a client's connection may stay idle before the store closes it (request_handler).
+IDLE_CONNECTION_S = 20.0
 
 
 def compaction_due(
@@ -272,6 +274,11 @@ def request_handler(requests: gc_freeze.Requests) -> type[Any]:
         # Headers and body go out in separate writes; without this, keep-alive clients wait
         # for delayed ACKs (STACK-NOTES 1.1 d).
         disable_nagle_algorithm = True
+        # A connection idle this long is closed, and its thread ends: clients' pools grow in a
+        # burst and never shrink, and each open connection holds a thread and its buffers
+        # here. A client reusing one just closed sees it closed before its request was read,
+        # and sends it again on a new connection (botocore retries such errors).
+        timeout = IDLE_CONNECTION_S
         # The connection and its reader while werkzeug holds stand-ins, during one request
         # whose body was read whole.
         held: tuple[Any, Any] | None = None
@@ -297,6 +304,11 @@ def request_handler(requests: gc_freeze.Requests) -> type[Any]:
                 self.held = (self.connection, self.rfile)
                 self.connection, self.rfile = ended, io.BytesIO()
             return environ
+
+        def log_error(self, format: str, *args: Any) -> None:
+            if format.startswith("Request timed out"):
+                return  # an idle connection closed on purpose (timeout above)
+            super().log_error(format, *args)
 
         def send_header(self, keyword: str, value: str) -> None:
             if (

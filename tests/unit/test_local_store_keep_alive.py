@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -78,3 +79,26 @@ def test_a_client_asking_to_close_gets_a_closed_connection(server: BaseWSGIServe
         assert answer.will_close
     finally:
         connection.close()
+
+
+def test_an_idle_connection_is_closed_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    class Quick(request_handler(gc_freeze.Requests())):  # type: ignore[misc]
+        timeout = 0.05  # the store's is IDLE_CONNECTION_S
+
+    served = make_server("127.0.0.1", 0, _app, threaded=True, request_handler=Quick)
+    threading.Thread(
+        target=served.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        with socket.create_connection(("127.0.0.1", served.server_port), timeout=30) as client:
+            client.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+            received = b""
+            while chunk := client.recv(4096):  # until the server closes: EOF, not our timeout
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200") and b"/read " in received
+        assert b"Connection: close" not in received  # kept open, then closed for idling
+    finally:
+        served.shutdown()
+        served.server_close()
+    # Closing an idle connection is routine, not an error for the store's log.
+    assert not [r for r in caplog.records if "timed out" in r.getMessage()]
