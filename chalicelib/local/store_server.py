@@ -14,8 +14,9 @@ pass, forgets what moto remembers of long-deleted SQS messages (sqs_trim.py), mo
 objects out of the cycle collector's reach (gc_freeze.py) and hands freed heap memory back to the
 system (heap_trim.py). Queries read only the partition they ask for
 (partition_query.py); a cancelled transaction restores its own items, not a copy of the
-tables (transactions.py); SQS sends and receives do not walk the whole queue
-(sqs_speedups.py); connections stay open between requests (request_handler).
+tables (transactions.py); SQS receives do not count the whole queue per message and read the
+clock directly (sqs_speedups.py); connections stay open between requests until 20 s idle
+(request_handler).
 """
 
 from __future__ import annotations
