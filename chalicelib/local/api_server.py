@@ -51,8 +51,12 @@ class _Refused(Exception):
 
 
 def strip_prefix(path: str, prefix: str = API_PREFIX) -> str | None:
-    """`path` without the stage prefix (query string kept), or None when it lacks the prefix."""
+    """`path` without the stage prefix (query string kept), or None when it lacks the prefix
+    or has an empty segment: API Gateway routes no empty path parameter (`/endpoints//runs`),
+    where chalice's local router would hand the app an empty id."""
     route, sep, query = path.partition("?")
+    if "//" in route:
+        return None
     if route == prefix:
         route = "/"
     elif route.startswith(prefix + "/"):

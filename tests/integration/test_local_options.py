@@ -78,6 +78,9 @@ def test_bad_settings_say_what_is_wrong(env: dict[str, str], message: str) -> No
         ("/apis/jobs", None),
         ("/jobs", None),
         ("/", None),
+        ("/api/endpoints//runs", None),
+        ("/api//jobs", None),
+        ("/api/jobs?cursor=a//b", "/jobs?cursor=a//b"),
     ],
 )
 def test_strip_prefix(path: str, routed: str | None) -> None:
