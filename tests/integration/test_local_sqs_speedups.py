@@ -41,6 +41,13 @@ def sqs(aws: None) -> Iterator[Any]:
     client.delete_queue(QueueUrl=url)
 
 
+def _patch_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Through monkeypatch, so moto is itself again for the tests after this one.
+    monkeypatch.setattr(
+        SQSBackend, "is_message_valid_based_on_retention_period", sqs_speedups.still_retained
+    )
+
+
 def _fill(sqs: Any, delayed: int, ready: int) -> str:
     url: str = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     for i in range(delayed):  # one per endpoint, waiting for its next slot
@@ -54,10 +61,8 @@ def _fill(sqs: Any, delayed: int, ready: int) -> str:
 def test_a_receive_walks_the_queues_attributes_only_without_the_patch(
     sqs: Any, monkeypatch: pytest.MonkeyPatch, attribute_walks: list[str], install: bool
 ) -> None:
-    if install:  # through monkeypatch, so moto is itself again for the tests after this one
-        monkeypatch.setattr(
-            SQSBackend, "is_message_valid_based_on_retention_period", sqs_speedups.still_retained
-        )
+    if install:
+        _patch_retention(monkeypatch)
     url = _fill(sqs, delayed=50, ready=5)
     attribute_walks.clear()
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
@@ -75,9 +80,7 @@ def test_a_message_past_the_queues_retention_is_not_delivered(
     sqs: Any, monkeypatch: pytest.MonkeyPatch, install: bool
 ) -> None:
     if install:
-        monkeypatch.setattr(
-            SQSBackend, "is_message_valid_based_on_retention_period", sqs_speedups.still_retained
-        )
+        _patch_retention(monkeypatch)
     url = _fill(sqs, delayed=0, ready=3)
     backend = sqs_backend("us-east-1")
     young, old, _ = backend.queues[QUEUE]._messages  # in the order they were sent
