@@ -28,6 +28,10 @@ log = logging.getLogger("cronpilot-local.events")
 ACCOUNT_ID = "123456789012"  # moto's default account: the one fake credentials map to
 DEFAULT_CRON_PERIOD_S = 60.0
 QUEUE_RETRY_S = 5.0
+# Each receive waits up to this long for a message (SQS allows 20 s). The store wakes a waiting
+# receive as soon as a delayed message comes due, so slots are not late for it, and an idle
+# stack costs a receive per poller per this many seconds instead of twenty a second.
+LONG_POLL_S = 10
 
 Handler = Callable[[dict[str, Any], Any], Any]
 ContextFactory = Callable[[str], Any]
@@ -202,8 +206,7 @@ class QueuePoller:
         region: str,
         stop: Stopper,
         batch_size: int = 10,
-        wait_time_s: int = 0,
-        idle_s: float = 0.05,
+        wait_time_s: int = LONG_POLL_S,
         context_factory: ContextFactory = default_context,
     ) -> None:
         self.name = name
@@ -215,12 +218,19 @@ class QueuePoller:
         # SQS hands out at most 10 messages per receive; Lambda's larger batches need a
         # batching window, which the local stack does without.
         self._batch_size = max(1, min(batch_size, 10))
-        # Short polls with a short pause: moto's long poll only wakes for new messages, not
-        # for delayed ones becoming visible, which made slots up to a second late.
         self._wait_time_s = wait_time_s
-        self._idle_s = idle_s
         self._context_factory = context_factory
         self._queue: tuple[str, str] | None = None
+        # Guards `_handling` against `stop`: a batch is either handled to the end, or, received
+        # after the stop, left alone (it comes back after its visibility timeout, as with a
+        # Lambda being shut down).
+        self._state = threading.Lock()
+        self._handling = False
+
+    def handling(self) -> bool:
+        """Whether a batch is being handled; once stopped, one never starts again."""
+        with self._state:
+            return self._handling
 
     def _resolve(self) -> tuple[str, str]:
         if self._queue is None:
@@ -242,6 +252,17 @@ class QueuePoller:
         messages: list[dict[str, Any]] = received.get("Messages", [])
         if not messages:
             return 0
+        with self._state:
+            if self._stop.is_set():
+                return 0
+            self._handling = True
+        try:
+            return self._handle(url, arn, messages)
+        finally:
+            with self._state:
+                self._handling = False
+
+    def _handle(self, url: str, arn: str, messages: list[dict[str, Any]]) -> int:
         records = sqs_records(messages, arn, self._region)
         try:
             result = self._handler({"Records": records}, self._context_factory(self.name))
@@ -267,11 +288,11 @@ class QueuePoller:
         reported: str | None = None
         while not self._stop.is_set():
             try:
-                seen = self.poll_once()
+                self.poll_once()
                 reported = None
-                if not seen and self._stop.wait(self._idle_s):
-                    return
             except Exception as exc:
+                if self._stop.is_set():
+                    return  # the store stopped under a waiting receive
                 problem = f"{type(exc).__name__}: {exc}"
                 if problem != reported:  # once per distinct problem, not every retry
                     log.warning("poller %s (%s): %s", self.name, self.queue_name, problem)
@@ -305,12 +326,11 @@ class EventSources:
         period_override_s: float | None = None,
         periods_s: dict[str, float] | None = None,
         pollers_per_queue: int = 1,
-        pollers_s: dict[str, tuple[int, float]] | None = None,
+        pollers: dict[str, int] | None = None,
     ) -> None:
-        """`pollers_s` overrides, per handler name, how many pollers a queue gets and how long
-        each pauses between empty receives."""
+        """`pollers` overrides, per handler name, how many pollers its queue gets."""
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[tuple[ScheduleTimer | QueuePoller, threading.Thread]] = []
         self.timers: list[ScheduleTimer] = []
         self.pollers: list[QueuePoller] = []
         for source in app.event_sources:
@@ -344,7 +364,7 @@ class EventSources:
             elif isinstance(source, SQSEventConfig):
                 # Several pollers per queue stand in for Lambda running several executors at
                 # once; with one, a slow batch would hold up every message behind it.
-                count, idle_s = (pollers_s or {}).get(source.name, (pollers_per_queue, 0.05))
+                count = (pollers or {}).get(source.name, pollers_per_queue)
                 for n in range(count):
                     self.pollers.append(
                         QueuePoller(
@@ -355,7 +375,6 @@ class EventSources:
                             region=region,
                             stop=self._stop,
                             batch_size=source.batch_size,
-                            idle_s=idle_s,
                             context_factory=context_factory,
                         )
                     )
@@ -368,13 +387,17 @@ class EventSources:
         for runner in runners:
             thread = threading.Thread(target=runner.run, name=f"event-{runner.name}", daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads.append((runner, thread))
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Ask every loop to stop and wait for them (a handler mid-run may hold one up)."""
+        """Ask every loop to stop and wait for those running a handler."""
         self._stop.set()
         deadline = time.monotonic() + timeout_s
-        for thread in self._threads:
+        for runner, thread in self._threads:
+            if isinstance(runner, QueuePoller) and not runner.handling():
+                # Waiting in a receive (up to LONG_POLL_S): it will not handle what it gets,
+                # and its daemon thread ends with the process.
+                continue
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("%s is still running a handler; leaving it", thread.name)

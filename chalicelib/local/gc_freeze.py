@@ -84,6 +84,22 @@ class Requests:
                 self._serving -= 1
                 self._changed.notify_all()
 
+    @contextmanager
+    def parked(self) -> Iterator[None]:
+        """Inside `serving`, around a wait that may last seconds (an SQS long poll): the
+        request does not count as in flight, and it resumes only once no settle runs."""
+        # The store's queue pollers long-poll without pause: were they counted, no moment would
+        # be idle. What a settle then freezes of a parked request (its environ and moto's
+        # objects) is freed by the next settle from everything.
+        with self._changed:
+            self._serving -= 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._serving += 1
+
     def settle_when_idle(self, timeout_s: float, everything: bool = False) -> Settled | None:
         """Settle at a moment no request is in flight; None if there was none within the time."""
         # The store is idle about half the time even at its busiest, so new requests are not

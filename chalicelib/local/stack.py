@@ -206,6 +206,7 @@ class LocalStack:
 
     def _start_events(self, app: Chalice, config: Config) -> EventSources:
         import boto3
+        from botocore.config import Config as ClientConfig
         from chalice.local import LambdaContext
 
         from chalicelib import deps
@@ -225,7 +226,14 @@ class LocalStack:
             stage=STAGE,
             region=self.options.region,
             clock=deps.get().clock,
-            sqs=boto3.client("sqs", region_name=self.options.region),
+            # Every poller keeps a long poll open on this client: a connection each.
+            sqs=boto3.client(
+                "sqs",
+                region_name=self.options.region,
+                config=ClientConfig(
+                    max_pool_connections=self.options.pollers_per_queue + ANALYZER_POLLERS + 4
+                ),
+            ),
             context_factory=context,
             period_override_s=self.options.schedule_period_s,
             # The dispatcher's local period is a setting of its own (its lookahead follows it).
@@ -235,13 +243,9 @@ class LocalStack:
             },
             pollers_per_queue=self.options.pollers_per_queue,
             # Jobs are analysed side by side, as Lambda does (reserved concurrency 2-5), so one
-            # job's slow provider never delays another's reaction. Analysis needs no
-            # second-level latency and every empty receive costs the one store process: a
-            # receive a second per poller.
-            # Notices leave within seconds of the run that opened an incident: two pollers, so
-            # one slow channel never holds up the others, pausing 250 ms when the queue is
-            # empty (8 receives a second, a fraction of what the runs pollers cost the store).
-            pollers_s={"analyzer": (ANALYZER_POLLERS, 1.0), "notifier": (2, 0.25)},
+            # job's slow provider never delays another's reaction. Notices: two pollers, so one
+            # slow channel never holds up the others.
+            pollers={"analyzer": ANALYZER_POLLERS, "notifier": 2},
         )
         events.start()
         if events.timers or events.pollers:

@@ -15,7 +15,8 @@ objects out of the cycle collector's reach (gc_freeze.py) and hands freed heap m
 system (heap_trim.py). Queries read only the partition they ask for
 (partition_query.py); a cancelled transaction restores its own items, not a copy of the
 tables (transactions.py); SQS receives do not count the whole queue per message and read the
-clock directly (sqs_speedups.py); connections stay open between requests until 20 s idle
+clock directly, and a long poll wakes when a delayed message comes due (sqs_speedups.py);
+connections stay open between requests until 20 s idle
 (request_handler).
 """
 
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = stop_signal.StopSignals()
     disable_instance_tracking()
     partition_query.install()
-    sqs_speedups.install()
+    requests = gc_freeze.Requests()
+    sqs_speedups.install(parked=requests.parked)
     transactions.install()
     if os.getppid() != args.parent_pid:
         log.error("parent %s is gone before the store started", args.parent_pid)
@@ -358,7 +360,6 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    requests = gc_freeze.Requests()
     gate = WriteGate(
         DomainDispatcherApplication(create_backend_app),
         dynamodb=create_backend_app("dynamodb"),

@@ -25,7 +25,9 @@ from tests.e2e.engine_helpers import Recorder
 ADMIN_TOKEN = "client-tests-admin-token-0123456789"
 
 
-@pytest.fixture(scope="session")
+# Package scope: a stack left running would go on calling what these tests scheduled, and
+# take a third of a core from every test after them.
+@pytest.fixture(scope="package")
 def cp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The one stack of these tests (its own state folder), stopped with SIGINT at the end."""
     running = start_stack(

@@ -229,7 +229,8 @@ def start_stack(
     return stack
 
 
-@pytest.fixture(scope="session")
+# Package scope, for the reason `tests/client/conftest.py` gives for its stack.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack for the read-mostly tests, stopped with SIGINT at the end (exit code 0)."""
     running = start_stack(tmp_path_factory.mktemp("session") / "home")

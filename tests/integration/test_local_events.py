@@ -1,7 +1,8 @@
 """Timers and queue pollers of the local stack, driven by a throwaway Chalice app.
 
-Queues live in in-process moto. Timing is injected (fake stop and monotonic clock) rather than
-slept through; the only real waits are moto's one-second long poll and thread joins.
+Queues live in in-process moto, or in a scripted client where a receive must be held open.
+Timing is injected (fake stop and monotonic clock) rather than slept through; the only real
+waits are moto's one-second long poll and thread joins.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, SQSEvent
 
 from chalicelib.clock import ManualClock
 from chalicelib.local.events import (
+    LONG_POLL_S,
     EventSources,
     QueuePoller,
     ScheduleTimer,
@@ -350,3 +352,106 @@ def test_a_missing_queue_is_retried_not_fatal(sqs: Any) -> None:
 
     sources.start()
     sources.stop(timeout_s=5)  # the poller waits between retries on the stop event
+
+
+class HeldReceive:
+    """An SQS client whose first receive is a long poll held open until `release`, then
+    answers one message: a poller waiting in a receive when the stack stops."""
+
+    ARN = f"arn:aws:sqs:{REGION}:123456789012:held"
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+        self.answered = threading.Event()
+        self.receives: list[dict[str, Any]] = []
+        self.deleted: list[Any] = []
+
+    def get_queue_url(self, QueueName: str) -> dict[str, str]:  # noqa: N803 (boto3's names)
+        return {"QueueUrl": "held-url"}
+
+    def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Attributes": {"QueueArn": self.ARN}}
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receives.append(kwargs)
+        if len(self.receives) > 1:
+            return {}
+        self.waiting.set()
+        assert self.release.wait(30), "the test never released the receive"
+        self.answered.set()
+        return {"Messages": [{"MessageId": "m1", "ReceiptHandle": "r1", "Body": "late"}]}
+
+    def delete_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.deleted.append(kwargs)
+        return {}
+
+
+def test_pollers_long_poll_the_queue() -> None:
+    client = HeldReceive()
+    client.release.set()
+    poller = QueuePoller(
+        "h", lambda event, context: None, "held", sqs=client, region=REGION, stop=threading.Event()
+    )
+    assert poller.poll_once() == 1
+    assert client.receives[0]["WaitTimeSeconds"] == LONG_POLL_S
+    assert client.deleted == [
+        {"QueueUrl": "held-url", "Entries": [{"Id": "0", "ReceiptHandle": "r1"}]}
+    ]
+
+
+def test_stop_leaves_a_waiting_receive_and_what_it_brings_unhandled() -> None:
+    app = Chalice(app_name="throwaway")
+    handled: list[str] = []
+    app.on_sqs_message(queue="held", name="consume")(
+        lambda event: handled.extend(r.body for r in event)
+    )
+    client = HeldReceive()
+    sources = EventSources(app, stage="local", region=REGION, clock=ManualClock(T0), sqs=client)
+    sources.start()
+    assert client.waiting.wait(10)
+    [poller] = sources.pollers
+
+    # The receive is still held: stop returns without waiting for it (it could wait 10 s).
+    sources.stop(timeout_s=60)
+    assert not client.answered.is_set()
+
+    client.release.set()
+    assert client.answered.wait(10)
+    for thread in [t for t in threading.enumerate() if t.name == "event-consume"]:
+        thread.join(10)
+        assert not thread.is_alive()
+    # Received after the stop: neither handled nor deleted (it comes back after its
+    # visibility timeout, as from a Lambda being shut down).
+    assert handled == [] and client.deleted == []
+    assert not poller.handling()
+
+
+def test_stop_waits_for_a_batch_being_handled() -> None:
+    app = Chalice(app_name="throwaway")
+    inside = threading.Event()
+    finish = threading.Event()
+    finished: list[str] = []
+
+    def slow(event: SQSEvent) -> None:
+        inside.set()
+        assert finish.wait(30)
+        finished.extend(r.body for r in event)
+
+    app.on_sqs_message(queue="held", name="consume")(slow)
+    client = HeldReceive()
+    client.release.set()
+    sources = EventSources(app, stage="local", region=REGION, clock=ManualClock(T0), sqs=client)
+    sources.start()
+    assert inside.wait(10)
+    [poller] = sources.pollers
+    assert poller.handling()
+
+    stopper = threading.Thread(target=sources.stop, kwargs={"timeout_s": 60})
+    stopper.start()
+    stopper.join(0.5)
+    assert stopper.is_alive()  # waiting for the handler (had it not waited, this fails)
+    finish.set()
+    stopper.join(30)
+    assert not stopper.is_alive()
+    assert finished == ["late"] and len(client.deleted) == 1

@@ -1,15 +1,20 @@
-"""The local store checks a received message's retention without walking its whole queue."""
+"""The local store checks a received message's retention without walking its whole queue, and
+wakes a long poll when a delayed message comes due."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from moto.sqs.models import Queue, SQSBackend
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.local import sqs_speedups
 from chalicelib.local.sqs_trim import sqs_backend
 
@@ -118,7 +123,137 @@ def test_install_puts_both_in_motos_sqs(monkeypatch: pytest.MonkeyPatch) -> None
         "is_message_valid_based_on_retention_period",
         SQSBackend.is_message_valid_based_on_retention_period,
     )
+    monkeypatch.setattr(Queue, "wait_for_messages", Queue.wait_for_messages)
     sqs_speedups.install()
     assert SQSBackend.is_message_valid_based_on_retention_period is sqs_speedups.still_retained
+    assert Queue.wait_for_messages.__qualname__ == "long_poll_wait.<locals>.wait_for_messages"
     for name in ("unix_time", "unix_time_millis"):
         assert getattr(models, name).__qualname__ == "direct_clock.<locals>.unix_time"
+
+
+# --- long polls ---------------------------------------------------------------------------
+
+NOW_MS = 1_796_472_000_000.0
+
+
+def _message(visible_at: float = 0.0, delayed_until: float = 0.0) -> SimpleNamespace:
+    return SimpleNamespace(visible_at=visible_at, delayed_until=delayed_until)
+
+
+@pytest.mark.parametrize(
+    ("messages", "seconds"),
+    [
+        ([], math.inf),
+        ([_message()], math.inf),  # receivable now: nothing to wait for
+        ([_message(delayed_until=NOW_MS + 2_500)], 2.5),
+        ([_message(visible_at=NOW_MS + 700)], 0.7),  # in flight until then
+        (
+            [_message(delayed_until=NOW_MS + 9_000), _message(visible_at=NOW_MS + 300)],
+            0.3,
+        ),
+        # Delayed and then received: receivable once both instants have passed.
+        ([_message(visible_at=NOW_MS + 400, delayed_until=NOW_MS + 100)], 0.4),
+    ],
+)
+def test_seconds_until_the_first_waiting_message_is_receivable(
+    messages: list[SimpleNamespace], seconds: float
+) -> None:
+    queue = SimpleNamespace(_messages=messages)
+    found = sqs_speedups.seconds_until_receivable(queue, NOW_MS)
+    assert found == pytest.approx(seconds + sqs_speedups.WAKE_MARGIN_S)
+
+
+class RecordingCondition:
+    """A queue's condition that records each wait instead of waiting."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.waits: list[float] = []
+
+    def __enter__(self) -> None:
+        self.log.append("lock")
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.append("unlock")
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.log.append("wait")
+        return False
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected_waits"),
+    [
+        ([], [1.0]),  # nothing waiting: moto's own second
+        ([_message(delayed_until=NOW_MS + 250)], [0.25 + sqs_speedups.WAKE_MARGIN_S]),
+        ([_message(delayed_until=NOW_MS + 5_000)], [1.0]),  # not before moto's second
+        ([_message(visible_at=NOW_MS - 1)], []),  # one is receivable: no wait at all
+    ],
+)
+def test_a_long_poll_waits_until_the_first_message_comes_due(
+    monkeypatch: pytest.MonkeyPatch, messages: list[SimpleNamespace], expected_waits: list[float]
+) -> None:
+    monkeypatch.setattr(sqs_speedups, "epoch_seconds", lambda: NOW_MS / 1000)
+    log: list[str] = []
+
+    @contextmanager
+    def parked() -> Iterator[None]:
+        log.append("parked")
+        yield
+        log.append("resumed")
+
+    condition = RecordingCondition(log)
+    queue = SimpleNamespace(
+        _messages=messages,
+        _messages_lock=condition,
+        messages=[m for m in messages if m.visible_at < NOW_MS and m.delayed_until <= NOW_MS],
+    )
+    sqs_speedups.long_poll_wait(parked)(queue, 1)
+    assert condition.waits == pytest.approx(expected_waits)
+    # The request counts as parked for the whole wait, and holds no queue lock while it parks
+    # or resumes.
+    assert log == ["parked", "lock", *(["wait"] * len(expected_waits)), "unlock", "resumed"]
+
+
+def test_a_long_poll_in_moto_is_woken_when_a_delayed_message_comes_due(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Queue, "wait_for_messages", sqs_speedups.long_poll_wait())
+    url = _fill(sqs, delayed=0, ready=0)
+    sqs.send_message(QueueUrl=url, MessageBody="soon", DelaySeconds=1)
+    backend = sqs_backend("us-east-1")
+    [message] = backend.queues[QUEUE]._messages
+    message.delayed_until = epoch_seconds() * 1000 + 200  # due in 0.2 s
+    waits: list[float] = []
+    condition = backend.queues[QUEUE]._messages_lock
+    original_wait = condition.wait
+
+    def recorded(timeout: float | None = None) -> bool:
+        assert timeout is not None
+        waits.append(timeout)
+        return bool(original_wait(timeout))
+
+    monkeypatch.setattr(condition, "wait", recorded)
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert [m["Body"] for m in got] == ["soon"]
+    # moto alone waits a whole second; the patch waits until the message is due.
+    assert waits and all(w <= 0.2 + sqs_speedups.WAKE_MARGIN_S for w in waits)
+
+
+def test_installing_twice_wraps_the_clock_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.sqs import models
+
+    for name in ("unix_time", "unix_time_millis"):
+        monkeypatch.setattr(models, name, getattr(models, name))
+    monkeypatch.setattr(
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        SQSBackend.is_message_valid_based_on_retention_period,
+    )
+    monkeypatch.setattr(Queue, "wait_for_messages", Queue.wait_for_messages)
+    sqs_speedups.install()
+    first = getattr(models, "unix_time")  # noqa: B009 (not exported, for mypy)
+    sqs_speedups.install()
+    assert getattr(models, "unix_time") is first  # noqa: B009
+    assert first() == pytest.approx(epoch_seconds(), abs=0.5)

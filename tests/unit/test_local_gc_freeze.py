@@ -129,6 +129,44 @@ def test_a_settle_does_not_freeze_a_request_in_flight() -> None:
     assert in_flight() is None, "the request's cycle was frozen while it was in flight"
 
 
+def test_a_parked_request_lets_a_settle_run_and_counts_again_once_it_resumes() -> None:
+    requests = gc_freeze.Requests()
+    with requests.serving():
+        with requests.parked():  # a long poll waiting for a message
+            assert requests.settle_when_idle(0) is not None
+        assert requests.settle_when_idle(0) is None  # at work again
+    assert requests.settle_when_idle(0) is not None
+
+
+def test_a_parked_request_resumes_only_after_the_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = gc_freeze.Requests()
+    parked, wake, resumed = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def long_poll() -> None:
+        with requests.serving():
+            with requests.parked():
+                parked.set()
+                wake.wait()
+            order.append("resumed")
+            resumed.set()
+
+    def slow_settle(everything: bool = False) -> gc_freeze.Settled:
+        wake.set()  # the long poll's message arrives while the settle runs
+        # Had the request resumed now, `resumed` would be set within this wait and fail it.
+        assert not resumed.wait(0.3), "the request resumed during the settle"
+        order.append("settled")
+        return gc_freeze.Settled(0, 0, 0.0)
+
+    polling = threading.Thread(target=long_poll)
+    polling.start()
+    parked.wait()
+    monkeypatch.setattr(gc_freeze, "settle", slow_settle)
+    assert requests.settle_when_idle(5) is not None
+    polling.join(10)
+    assert order == ["settled", "resumed"]
+
+
 def test_a_settle_runs_as_soon_as_the_last_request_ends() -> None:
     requests = gc_freeze.Requests()
     entered, release = threading.Event(), threading.Event()
