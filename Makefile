@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 STAGE ?= dev
+# One worker per core: the local-stack tests run in order on one worker (tests/conftest.py
+# schedules them together) while the in-process tests use the rest. `make test
+# PYTEST_PARALLEL=` runs everything in one process.
+PYTEST_PARALLEL ?= -n auto
 
 .PHONY: run test lint typecheck pytest bench clean-state install package lint-template \
 	sim-planner eval-planner bench-lateness bench-crash bench-soak bench-persistence \
@@ -29,7 +33,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory lint-template STAGE=dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 # Headless Chromium for the dashboard's browser tests and screenshots: Debian's package,
 # installed when missing (CI runs as root on a clean machine). Without it those tests fail.
@@ -52,7 +56,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_latency

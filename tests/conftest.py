@@ -67,6 +67,32 @@ def create_secrets_key(region: str) -> str:
     return arn
 
 
+# Folders whose tests start local stacks (subprocesses on loopback ports, each stack a core's
+# worth of work at its busiest): run one after another on one xdist worker, so that they never
+# compete with each other for the two cores CI has, while the in-process tests use the rest.
+STACK_FOLDERS = ("tests/client/", "tests/e2e/")
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work a test is scheduled in: every stack test together, else its module
+    (so a module's fixtures are set up once)."""
+    module = nodeid.split("::", 1)[0]
+    return "stacks" if module.startswith(STACK_FOLDERS) else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`pytest -n N`: schedule by `scope_of` (xdist's own `--dist loadgroup` marks ids in a way
+    pytest 9 ignores)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StacksTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return StacksTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
     """One in-process moto for the session, with every table from infra/resources.json."""
