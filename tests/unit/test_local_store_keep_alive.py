@@ -6,6 +6,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,16 +25,24 @@ def _app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [answer]
 
 
-@pytest.fixture
-def server() -> Iterator[BaseWSGIServer]:
-    handler = request_handler(gc_freeze.Requests())
+@contextmanager
+def serving(handler: type[Any]) -> Iterator[BaseWSGIServer]:
+    """`_app` on a loopback port, served by `handler` until the block ends."""
     served = make_server("127.0.0.1", 0, _app, threaded=True, request_handler=handler)
     threading.Thread(
         target=served.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
-    yield served
-    served.shutdown()
-    served.server_close()
+    try:
+        yield served
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[BaseWSGIServer]:
+    with serving(request_handler(gc_freeze.Requests())) as served:
+        yield served
 
 
 def _ask(connection: http.client.HTTPConnection, path: str, body: bytes) -> tuple[str, str]:
@@ -85,20 +94,15 @@ def test_an_idle_connection_is_closed_quietly(caplog: pytest.LogCaptureFixture) 
     class Quick(request_handler(gc_freeze.Requests())):  # type: ignore[misc]
         timeout = 0.05  # the store's is IDLE_CONNECTION_S
 
-    served = make_server("127.0.0.1", 0, _app, threaded=True, request_handler=Quick)
-    threading.Thread(
-        target=served.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    try:
-        with socket.create_connection(("127.0.0.1", served.server_port), timeout=30) as client:
-            client.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
-            received = b""
-            while chunk := client.recv(4096):  # until the server closes: EOF, not our timeout
-                received += chunk
-        assert received.startswith(b"HTTP/1.1 200") and b"/read " in received
-        assert b"Connection: close" not in received  # kept open, then closed for idling
-    finally:
-        served.shutdown()
-        served.server_close()
+    with (
+        serving(Quick) as served,
+        socket.create_connection(("127.0.0.1", served.server_port), timeout=30) as client,
+    ):
+        client.sendall(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+        received = b""
+        while chunk := client.recv(4096):  # until the server closes: EOF, not our timeout
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200") and b"/read " in received
+    assert b"Connection: close" not in received  # kept open, then closed for idling
     # Closing an idle connection is routine, not an error for the store's log.
     assert not [r for r in caplog.records if "timed out" in r.getMessage()]
