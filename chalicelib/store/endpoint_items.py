@@ -208,8 +208,9 @@ def merged(config: EndpointItem, state: EndpointItem | None) -> Endpoint:
 def pair_up(items: Iterable[EndpointItem]) -> list[Endpoint]:
     """Endpoints from a mix of configuration and state items, in first-seen order.
 
-    A state item without its configuration (deleted between the two writes of a delete, or
-    not yet visible to an eventually consistent read) is left out.
+    Either item without the other is left out: an index (byJob) is eventually consistent and
+    does not show the two items of one transaction at once, so a listing can see one of a
+    creation or a delete before the other. An item of the older one-item layout stands alone.
     """
     configs: dict[str, EndpointItem] = {}
     states: dict[str, EndpointItem] = {}
@@ -218,7 +219,15 @@ def pair_up(items: Iterable[EndpointItem]) -> list[Endpoint]:
             states[endpoint_id_of(item.endpoint_id)] = item
         else:
             configs[item.endpoint_id] = item
-    return [merged(c, states.get(eid)) for eid, c in configs.items()]
+    return [
+        merged(c, states.get(eid)) for eid, c in configs.items() if eid in states or is_one_item(c)
+    ]
+
+
+def is_one_item(config: EndpointItem) -> bool:
+    """Whether a configuration item is an endpoint in the older one-item layout (it then holds
+    the schedule state too; a split configuration never has a next run)."""
+    return config.next_run_at is not None
 
 
 def with_versions(e: Endpoint, config: EndpointItem | None, state: EndpointItem | None) -> Endpoint:
