@@ -32,6 +32,7 @@ QUEUE_RETRY_S = 5.0
 # receive as soon as a delayed message comes due, so slots are not late for it, and an idle
 # stack costs a receive per poller per this many seconds instead of twenty a second.
 LONG_POLL_S = 10
+EMPTY_PAUSE_S = 0.05
 
 Handler = Callable[[dict[str, Any], Any], Any]
 ContextFactory = Callable[[str], Any]
@@ -288,8 +289,12 @@ class QueuePoller:
         reported: str | None = None
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                seen = self.poll_once()
                 reported = None
+                # An empty answer normally took the whole long poll; a pause keeps a receive
+                # that answers at once (a store not honouring the wait) from spinning a core.
+                if not seen and self._stop.wait(EMPTY_PAUSE_S):
+                    return
             except Exception as exc:
                 if self._stop.is_set():
                     return  # the store stopped under a waiting receive

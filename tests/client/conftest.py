@@ -25,8 +25,8 @@ from tests.e2e.engine_helpers import Recorder
 ADMIN_TOKEN = "client-tests-admin-token-0123456789"
 
 
-# Package scope: a stack left running would go on calling what these tests scheduled, and
-# take a third of a core from every test after them.
+# Package scope: a stack left running goes on running what these tests scheduled, and takes
+# its share of the cores from every test after them.
 @pytest.fixture(scope="package")
 def cp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The one stack of these tests (its own state folder), stopped with SIGINT at the end."""

@@ -21,6 +21,7 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Rate, SQSEvent
 
 from chalicelib.clock import ManualClock
 from chalicelib.local.events import (
+    EMPTY_PAUSE_S,
     LONG_POLL_S,
     EventSources,
     QueuePoller,
@@ -455,3 +456,18 @@ def test_stop_waits_for_a_batch_being_handled() -> None:
     stopper.join(30)
     assert not stopper.is_alive()
     assert finished == ["late"] and len(client.deleted) == 1
+
+
+def test_an_empty_answer_is_followed_by_a_pause_not_another_receive_at_once() -> None:
+    class AnswersAtOnce(HeldReceive):
+        def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+            self.receives.append(kwargs)
+            return {}
+
+    client = AnswersAtOnce()
+    stop = FakeStop(rounds=3)
+    QueuePoller(
+        "h", lambda event, context: None, "held", sqs=client, region=REGION, stop=stop
+    ).run()
+    assert stop.waits == [EMPTY_PAUSE_S] * 3
+    assert len(client.receives) == 3
