@@ -38,6 +38,12 @@ if TYPE_CHECKING:
 # (ERROR level, stdout, no propagation), which would swallow these messages.
 # Analyzers at once: between the reserved concurrency of dev (2) and prod (5).
 ANALYZER_POLLERS = 3
+# Pollers of the queues other than the runs queue (that one's count is an option). Jobs are
+# analysed side by side, as Lambda does, so one job's slow provider never delays another's
+# reaction; notices by two, so one slow channel never holds up the others.
+POLLERS = {"analyzer": ANALYZER_POLLERS, "notifier": 2}
+# Connections of the pollers' SQS client beyond one long poll per poller (queue lookups).
+SPARE_CONNECTIONS = 2
 
 log = logging.getLogger("cronpilot-local")
 
@@ -231,7 +237,9 @@ class LocalStack:
                 "sqs",
                 region_name=self.options.region,
                 config=ClientConfig(
-                    max_pool_connections=self.options.pollers_per_queue + ANALYZER_POLLERS + 4
+                    max_pool_connections=self.options.pollers_per_queue
+                    + sum(POLLERS.values())
+                    + SPARE_CONNECTIONS
                 ),
             ),
             context_factory=context,
@@ -242,10 +250,7 @@ class LocalStack:
                 "analyze": float(deps.get().settings.analysis_period_s),
             },
             pollers_per_queue=self.options.pollers_per_queue,
-            # Jobs are analysed side by side, as Lambda does (reserved concurrency 2-5), so one
-            # job's slow provider never delays another's reaction. Notices: two pollers, so one
-            # slow channel never holds up the others.
-            pollers={"analyzer": ANALYZER_POLLERS, "notifier": 2},
+            pollers=POLLERS,
         )
         events.start()
         if events.timers or events.pollers:

@@ -113,7 +113,8 @@ def test_the_direct_clock_reads_what_motos_clock_reads() -> None:
     assert millis(given) == unix_time_millis(given)
 
 
-def test_install_puts_both_in_motos_sqs(monkeypatch: pytest.MonkeyPatch) -> None:
+def _undo_install_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything `install` replaces in moto, put back after the test through monkeypatch."""
     from moto.sqs import models
 
     for name in ("unix_time", "unix_time_millis"):
@@ -124,6 +125,12 @@ def test_install_puts_both_in_motos_sqs(monkeypatch: pytest.MonkeyPatch) -> None
         SQSBackend.is_message_valid_based_on_retention_period,
     )
     monkeypatch.setattr(Queue, "wait_for_messages", Queue.wait_for_messages)
+
+
+def test_install_puts_both_in_motos_sqs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.sqs import models
+
+    _undo_install_afterwards(monkeypatch)
     sqs_speedups.install()
     assert SQSBackend.is_message_valid_based_on_retention_period is sqs_speedups.still_retained
     assert Queue.wait_for_messages.__qualname__ == "long_poll_wait.<locals>.wait_for_messages"
@@ -244,14 +251,7 @@ def test_a_long_poll_in_moto_is_woken_when_a_delayed_message_comes_due(
 def test_installing_twice_wraps_the_clock_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.sqs import models
 
-    for name in ("unix_time", "unix_time_millis"):
-        monkeypatch.setattr(models, name, getattr(models, name))
-    monkeypatch.setattr(
-        SQSBackend,
-        "is_message_valid_based_on_retention_period",
-        SQSBackend.is_message_valid_based_on_retention_period,
-    )
-    monkeypatch.setattr(Queue, "wait_for_messages", Queue.wait_for_messages)
+    _undo_install_afterwards(monkeypatch)
     sqs_speedups.install()
     first = getattr(models, "unix_time")  # noqa: B009 (not exported, for mypy)
     sqs_speedups.install()
