@@ -14,8 +14,9 @@ with its standard error: a trend, where two windows also differ by sampling nois
 The results file is rewritten; what follows its first `## ` heading (notes, history) is kept.
 
 Run: `.venv/bin/python -m bench.local_soak [--minutes 60] [--preload 100000] [--keep DIR]`
-(`make bench-soak`); `--keep` also writes each run's start and slot (`runs.csv`) and the
-stack's log.
+(`make bench-soak`); `--keep` also writes each run's start and slot (`runs.csv`), every
+sample (`samples.csv`: the store's resident, anonymous and file-backed memory and its threads,
+to tell the heap from mapped files and thread stacks) and the stack's log.
 Results: bench/results/local_soak.txt.
 """
 
@@ -121,6 +122,24 @@ class Sample:
     store_kb: int
     api_cpu_s: float
     store_cpu_s: float
+    store_anon_kb: int = 0
+    store_file_kb: int = 0
+    store_threads: int = 0
+
+
+def status_fields(pid: int) -> dict[str, int]:
+    """The numeric fields of /proc/PID/status (empty when gone)."""
+    found: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return found
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        first = value.split()[:1]
+        if first and first[0].isdigit():
+            found[name] = int(first[0])
+    return found
 
 
 @dataclass
@@ -132,6 +151,7 @@ class Sampler:
     def run(self) -> None:
         while not self.stop.wait(SAMPLE_S):
             kids = children(self.api_pid)
+            status = [status_fields(k) for k in kids]
             self.samples.append(
                 Sample(
                     time.time(),
@@ -139,6 +159,9 @@ class Sampler:
                     sum(rss_kb(k) for k in kids),
                     cpu_seconds(self.api_pid),
                     sum(cpu_seconds(k) for k in kids),
+                    sum(s.get("RssAnon", 0) for s in status),
+                    sum(s.get("RssFile", 0) for s in status),
+                    sum(s.get("Threads", 0) for s in status),
                 )
             )
 
@@ -335,6 +358,14 @@ def main() -> None:
             (args.keep / "stack.out").write_text(log)
             (args.keep / "runs.csv").write_text(
                 "".join(f"{started:.3f},{slot:.3f}\n" for started, slot in runs)
+            )
+            (args.keep / "samples.csv").write_text(
+                "at,store_kb,store_anon_kb,store_file_kb,store_threads,api_kb\n"
+                + "".join(
+                    f"{s.at:.1f},{s.store_kb},{s.store_anon_kb},{s.store_file_kb},"
+                    f"{s.store_threads},{s.api_kb}\n"
+                    for s in sampler.samples
+                )
             )
     server.shutdown()
     swept = sum(
