@@ -6,8 +6,11 @@ description and headers) in the table and in the byJob and byDue indexes: 14 of 
 write units. The state item (`{endpointId}#s`, a few hundred bytes) now takes those writes; the
 configuration item changes only when a person or the planner changes the endpoint.
 
-Both carry `jobId`, so the job listing is still one byJob query that returns both, merged by
-id. Only state items carry `dueShard`, so byDue and byAnalysis hold state items alone.
+Only configurations carry `jobId`, so byJob holds them alone and a run's two state writes
+cost no byJob copy (2 of a run's 13 write units); a job listing reads the states by key. Only
+state items carry `dueShard`, so byDue and byAnalysis hold state items alone. State items
+written before they stopped carrying `jobId` still have it, and lose it at their next full
+write (a settle).
 
 Items written before the split hold everything in one item (state_version None in the
 entity); they are read as they are, and the first write splits them.
@@ -34,7 +37,7 @@ from chalicelib.store.models import EndpointItem
 
 STATE_SUFFIX = "#s"
 
-# Entity fields kept in the state item; the rest (and jobId, in both) in the configuration.
+# Entity fields kept in the state item; the rest (jobId included) in the configuration.
 STATE_FIELDS = (
     "next_run_at",
     "next_run_cause",
@@ -117,7 +120,6 @@ def state_item(e: Endpoint) -> EndpointItem:
     item = EndpointItem(
         e.tenant_id,
         state_key(e.id),
-        job_id=e.job_id,
         next_run_at=to_ms(e.next_run_at),
         last_run_at=ms_or_none(e.last_run_at),
         failure_count=e.failure_count,
@@ -148,7 +150,7 @@ def _config_values(i: EndpointItem) -> dict[str, Any]:
     return {
         "tenant_id": i.tenant_id,
         "id": i.endpoint_id,
-        "job_id": i.job_id,
+        "job_id": str(i.job_id),
         "name": i.name,
         "description": i.description,
         "url": i.url,

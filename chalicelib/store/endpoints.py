@@ -24,6 +24,7 @@ from chalicelib.store.endpoint_items import (
     config_changed,
     config_item,
     endpoint_id_of,
+    is_one_item,
     is_state_key,
     merged,
     pair_up,
@@ -69,10 +70,14 @@ class EndpointRepo:
         return endpoints[0] if endpoints else None
 
     def list_by_job(self, tenant_id: str, job_id: str) -> list[Endpoint]:
+        """The job's configurations from byJob, with their states read by key."""
         items = EndpointItem.by_job.query(
             job_id, filter_condition=EndpointItem.tenant_id == tenant_id
         )
-        return sorted(pair_up(items), key=lambda e: (e.created_at, e.id))
+        # State items written before they stopped carrying jobId are still in byJob; the
+        # states are read from the table for every endpoint alike.
+        configs = [i for i in items if not is_state_key(i.endpoint_id)]
+        return sorted(pair_up(_with_states(configs)), key=lambda e: (e.created_at, e.id))
 
     def list_by_tenant(self, tenant_id: str) -> list[Endpoint]:
         return pair_up(EndpointItem.query(tenant_id))
@@ -284,12 +289,42 @@ class EndpointRepo:
         return False
 
     def due_for_analysis(self, shard: str, until_ms: int) -> Iterator[tuple[str, str]]:
-        """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`."""
+        """(tenantId, jobId) of endpoints in `shard` due for analysis by `until_ms`; the job of
+        a state item without one is read from its configuration, a page at a time."""
         query = EndpointItem.by_analysis.query(
-            shard, EndpointItem.analysis_due_at <= until_ms, page_size=200
+            shard, EndpointItem.analysis_due_at <= until_ms, page_size=_PAGE
         )
+        unknown: list[tuple[str, str]] = []
         for item in query:
-            yield item.tenant_id, item.job_id
+            if item.job_id is not None:
+                yield item.tenant_id, item.job_id
+                continue
+            unknown.append((item.tenant_id, endpoint_id_of(item.endpoint_id)))
+            if len(unknown) >= _PAGE:
+                yield from _jobs_of(unknown)
+                unknown = []
+        yield from _jobs_of(unknown)
+
+
+# Keys a BatchGetItem request reads at most (pynamodb splits longer lists itself).
+_PAGE = 100
+
+
+def _with_states(configs: list[EndpointItem]) -> list[EndpointItem]:
+    """The configurations followed by the state items of those that have one, read by key
+    (eventually consistent, as the index the configurations came from)."""
+    keys = [(c.tenant_id, state_key(c.endpoint_id)) for c in configs if not is_one_item(c)]
+    return [*configs, *(EndpointItem.batch_get(keys) if keys else [])]
+
+
+def _jobs_of(keys: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """(tenantId, jobId) from the configurations of `keys` (tenantId, endpointId) that exist."""
+    if not keys:
+        return
+    wanted = ["tenantId", "endpointId", "jobId"]
+    for config in EndpointItem.batch_get(keys, attributes_to_get=wanted):
+        if config.job_id is not None:
+            yield config.tenant_id, config.job_id
 
 
 def _with_configs(entries: Iterable[EndpointItem], page_size: int) -> Iterator[Endpoint]:

@@ -118,6 +118,9 @@ class JobItem(_Base):
 
 
 class EndpointsByJob(GlobalSecondaryIndex["EndpointItem"]):
+    """Configurations by job. State items carry no `jobId` (a run's claim and settle then
+    write no copy here); those written before they stopped leave at their next settle."""
+
     class Meta:
         index_name = "byJob"
         projection = AllProjection()
@@ -138,7 +141,8 @@ class EndpointsByDue(GlobalSecondaryIndex["EndpointItem"]):
 
 
 class EndpointsByAnalysis(GlobalSecondaryIndex["EndpointItem"]):
-    """Sparse: endpoints in the due index that the planner should look at, by due time."""
+    """Sparse: endpoints in the due index that the planner should look at, by due time. The
+    projected `jobId` is there only on state items written before they stopped carrying it."""
 
     class Meta:
         index_name = "byAnalysis"
@@ -158,7 +162,8 @@ class EndpointItem(_Base):
 
     tenant_id = UnicodeAttribute(hash_key=True, attr_name="tenantId")
     endpoint_id = UnicodeAttribute(range_key=True, attr_name="endpointId")
-    job_id = UnicodeAttribute(attr_name="jobId")
+    # On configurations; state items written before byJob held configurations alone have it too.
+    job_id = UnicodeAttribute(null=True, attr_name="jobId")
     name = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     url = UnicodeAttribute(null=True)
@@ -267,6 +272,8 @@ class RunItem(_Base):
     error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
     error_kind = UnicodeAttribute(null=True, attr_name="errorKind")
     response_body = JSONAttribute(null=True, attr_name="responseBody")
+    # The same, zlib-compressed JSON (store/packed.py), in place of responseBody when it gains.
+    response_body_z = BinaryAttribute(null=True, legacy_encoding=False, attr_name="responseBodyZ")
     response_truncated = BooleanAttribute(default=False, attr_name="responseTruncated")
     slot_at = NumberAttribute(null=True, attr_name="slotAt")
     cause = JSONAttribute(null=True)

@@ -18,6 +18,7 @@ from chalicelib.store.codec import (
 )
 from chalicelib.store.conditions import condition_failed
 from chalicelib.store.models import RunItem
+from chalicelib.store.packed import pack, unpack
 
 
 def _visible(tenant_id: str, now: datetime) -> Any:
@@ -221,7 +222,13 @@ def _expired(run: Run, now: datetime) -> bool:
     return run.expires_at is not None and run.expires_at <= now
 
 
+# A body this long makes a run item (about 0.35 KB besides the body) cross the 1 KB of a write
+# unit, so compressing it from here on can save a unit on each of the run's writes.
+BODY_PACK_FROM_BYTES = 512
+
+
 def to_item(r: Run) -> RunItem:
+    body_z = pack(r.response_body, BODY_PACK_FROM_BYTES) if r.response_body is not None else None
     return RunItem(
         r.endpoint_id,
         r.id,
@@ -236,13 +243,18 @@ def to_item(r: Run) -> RunItem:
         status_code=r.status_code,
         error_message=r.error_message,
         error_kind=r.error_kind,
-        response_body=r.response_body,
+        response_body=r.response_body if body_z is None else None,
+        response_body_z=body_z,
         response_truncated=r.response_truncated,
         slot_at=ms_or_none(r.slot_at),
         cause=cause_json(r.cause),
         deadline_at=ms_or_none(r.deadline_at) if r.status == "running" else None,
         expires_at=r.expires_at,
     )
+
+
+def _body(i: RunItem) -> Any:
+    return unpack(i.response_body_z) if i.response_body_z is not None else i.response_body
 
 
 def to_entity(i: RunItem) -> Run:
@@ -260,7 +272,7 @@ def to_entity(i: RunItem) -> Run:
         status_code=int_or_none(i.status_code),
         error_message=i.error_message,
         error_kind=i.error_kind,
-        response_body=i.response_body,
+        response_body=_body(i),
         response_truncated=bool(i.response_truncated),
         slot_at=instant_or_none(i.slot_at),
         deadline_at=instant_or_none(i.deadline_at),

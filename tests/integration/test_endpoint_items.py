@@ -84,7 +84,10 @@ def test_a_created_endpoint_is_a_configuration_and_a_state(
     assert config["url"] == endpoint["url"] and "next_run_at" not in config
     assert "due_shard" not in config and "name" not in state
     assert state["next_run_at"] == to_ms(_get(deps, endpoint["id"]).next_run_at)
-    assert state["job_id"] == config["job_id"] == endpoint["jobId"]
+    # Only the configuration is in byJob: a run's writes to the state cost no copy there.
+    assert config["job_id"] == endpoint["jobId"] and "job_id" not in state
+    in_by_job = list(EndpointItem.by_job.query(endpoint["jobId"]))
+    assert [i.endpoint_id for i in in_by_job] == [endpoint["id"]]
 
 
 def test_a_run_rewrites_the_state_and_leaves_the_configuration(
@@ -238,3 +241,65 @@ def test_a_transaction_cancelled_by_a_conflicting_write_is_retried(
     )
     assert changed.name == "Both" and len(attempts) == 3
     assert _get(deps, endpoint["id"]).name == "Both"
+
+
+def _state_as_the_release_before(deps: Deps, endpoint_id: str) -> None:
+    """Rewrite the state item as the release before wrote it: carrying its job's id."""
+    ep = _get(deps, endpoint_id)
+    item = state_item(ep)
+    item.job_id = ep.job_id
+    item.save()
+
+
+def _by_job(job_id: str) -> list[str]:
+    return sorted(i.endpoint_id for i in EndpointItem.by_job.query(job_id))
+
+
+def test_a_state_item_with_its_job_lists_once_and_leaves_byjob_at_its_settle(
+    deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    _state_as_the_release_before(deps, endpoint["id"])
+    assert _by_job(job["id"]) == [endpoint["id"], state_key(endpoint["id"])]
+    listed = deps.endpoints.list_by_job("acme", job["id"])
+    assert listed == [_get(deps, endpoint["id"])]
+
+    _run(deps, clock, endpoint["id"])  # the claim updates it in place; the settle rewrites it
+
+    assert _by_job(job["id"]) == [endpoint["id"]]
+    after = deps.endpoints.list_by_job("acme", job["id"])
+    assert [e.id for e in after] == [endpoint["id"]] and after[0].last_run_at is not None
+    assert len(stub.calls) == 1
+
+
+def test_a_listing_reads_every_state_of_a_large_job(
+    deps: Deps, endpoint: dict[str, Any], job: dict[str, Any]
+) -> None:
+    # More endpoints than one BatchGetItem reads: the listing must not lose the rest.
+    template = _get(deps, endpoint["id"])
+    made = [
+        deps.endpoints.save(replace(template, id=f"ep_many{n:03d}", version=0, state_version=None))
+        for n in range(120)
+    ]
+    listed = deps.endpoints.list_by_job("acme", job["id"])
+    assert len(listed) == 121
+    assert {e.id for e in listed} == {endpoint["id"], *(m.id for m in made)}
+    assert all(e.state_version is not None for e in listed)
+
+
+def test_the_analysis_index_finds_the_job_of_a_state_item_without_one(
+    deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock
+) -> None:
+    ep = _get(deps, endpoint["id"])
+    assert ep.due_shard is not None
+    due = deps.endpoints.save(replace(ep, analysis_due_at=clock.now()), before=ep)
+    assert "job_id" not in (_raw("acme", state_key(ep.id)) or {"job_id": "?"})
+    now_ms = to_ms(clock.now())
+    assert list(deps.endpoints.due_for_analysis(ep.due_shard, now_ms)) == [("acme", job["id"])]
+    # Nothing for a state whose configuration is gone (deleted; the state still indexed).
+    EndpointItem(ep.tenant_id, ep.id).delete(add_version_condition=False)
+    assert list(deps.endpoints.due_for_analysis(ep.due_shard, now_ms)) == []
+    # A state item that still carries its job is answered from the index alone.
+    older = state_item(due)
+    older.job_id = due.job_id
+    older.save()
+    assert list(deps.endpoints.due_for_analysis(ep.due_shard, now_ms)) == [("acme", job["id"])]

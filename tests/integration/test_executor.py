@@ -288,3 +288,30 @@ def test_an_executor_that_lost_its_lock_leaves_the_schedule_alone(
     assert run is not None and run.status == "success"
     ep = _ep(deps, endpoint)
     assert ep.lock_token == "someone-else" and ep.last_run_at is None
+
+
+def test_a_long_response_body_is_stored_compressed_and_read_back_whole(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    from chalicelib.store.models import RunItem
+    from chalicelib.store.packed import encoded
+    from chalicelib.store.runs import BODY_PACK_FROM_BYTES
+
+    long = {"items": [{"sku": f"SKU-{n:05d}", "qty": n * 7 % 13, "é": "ü"} for n in range(30)]}
+    short = {"status": "ok", "queue": 3}
+    assert len(encoded(long)) >= BODY_PACK_FROM_BYTES > len(encoded(short))
+    stub.results = [CallResult("success", 200, 200, long), CallResult("success", 200, 200, short)]
+    first = Executor(deps).run_slot(_due(deps, endpoint, clock))
+    second = Executor(deps).run_slot(_due(deps, endpoint, clock))
+    assert first is not None and second is not None
+
+    stored = RunItem.get(first.endpoint_id, first.id)
+    assert stored.response_body is None and stored.response_body_z is not None
+    assert len(stored.response_body_z) * 2 < len(encoded(long))
+    kept = RunItem.get(second.endpoint_id, second.id)
+    assert kept.response_body == short and kept.response_body_z is None
+
+    newest_first, _ = deps.runs.page("acme", first.endpoint_id, clock.now(), None, 20, 0)
+    assert [r.response_body for r in newest_first] == [short, long]
+    got = deps.runs.get("acme", first.id, clock.now())
+    assert got is not None and got.response_body == long and got.id == first.id

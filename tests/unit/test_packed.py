@@ -37,3 +37,17 @@ def test_response_bodies_shrink_several_times() -> None:
     packed = pack(bodies)
     assert packed is not None
     assert len(packed) * 5 < len(encoded(bodies))
+
+
+def test_a_value_compression_would_not_shrink_is_left_as_json() -> None:
+    # zlib's header and checksum outweigh what it saves on a few bytes.
+    assert pack("ok", from_bytes=1) is None
+    assert pack({"status": "ok" * 300}, from_bytes=1) is not None
+
+
+def test_the_threshold_is_the_callers() -> None:
+    body = {"items": [{"sku": f"SKU-{n:05d}", "qty": n} for n in range(20)]}
+    assert 512 <= len(encoded(body)) < PACK_FROM_BYTES
+    assert pack(body) is None
+    packed = pack(body, from_bytes=512)
+    assert packed is not None and unpack(packed) == body
