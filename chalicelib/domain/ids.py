@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from datetime import datetime
 
-from chalicelib.domain.timeutil import to_ms
+from chalicelib.domain.timeutil import from_ms, to_ms
 
 _BASE36 = string.digits + string.ascii_lowercase
 _URL_SAFE = string.ascii_letters + string.digits + "_-"
@@ -29,6 +30,16 @@ def endpoint_id() -> str:
 def run_id(started_at: datetime) -> str:
     """`run_<13-digit epoch-ms>_<10 base36>`: lexical order is start order."""
     return f"run_{to_ms(started_at):013d}_{_random(_BASE36, 10)}"
+
+
+_RUN_ID = re.compile(r"run_(\d{13})_[0-9a-z]{10}")
+
+
+def run_started_at(value: str) -> datetime | None:
+    """When the run of id `value` started (to the millisecond); None when `value` is not a
+    run id (a claim token of the release before, say)."""
+    match = _RUN_ID.fullmatch(value)
+    return from_ms(int(match.group(1))) if match else None
 
 
 def session_id(analyzed_at: datetime) -> str:

@@ -51,7 +51,7 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
         for endpoint in deps.endpoints.due(str(shard), to_ms(until)):
             read += 1
             if abandoned(endpoint, now):
-                zombie = zombies.mark(deps, endpoint.tenant_id, endpoint.id, now)
+                zombie = zombies.mark(deps, endpoint, now)
                 if zombie is not None:
                     found_zombies += 1
                     if zombies.settle(deps, zombie, now) is not None:

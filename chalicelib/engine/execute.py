@@ -2,25 +2,24 @@
 
 A message names `(tenantId, endpointId, slot)`. The claim is one conditional write (the slot is
 still the endpoint's next run, no live lock, still schedulable); a duplicate, stale or late
-message loses it and is dropped without side effects. The run is recorded before and after the
-call, and the endpoint's next slot is planned from state read after the call, through the
-scheduling chokepoint, conditional on this execution's lock token.
+message loses it and is dropped without side effects. The claim's token is the run's id, and
+until the call ends the claim stands for the run (domain/claim.py claimed_run: listings show it
+`running`, a zombie is marked from it); the run is written once, finished. The endpoint's next
+slot is planned from state read after the call, through the scheduling chokepoint,
+conditional on this execution's lock token.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib import observability
 from chalicelib.deps import Deps
 from chalicelib.domain import ids
-from chalicelib.domain.causes import cause_of
-from chalicelib.domain.claim import lock_duration, run_anchor, too_early
+from chalicelib.domain.claim import lock_duration, run_anchor, run_of_claim, too_early
 from chalicelib.domain.entities import Endpoint, Run
-from chalicelib.domain.governor import plan_next_run
 from chalicelib.domain.signals import fingerprint
 from chalicelib.engine import zombies
 from chalicelib.engine.finished import RunFinished
@@ -51,9 +50,10 @@ class Executor:
             return self._run_slot(slot)
 
     def claim(self, slot: QueuedSlot) -> Claimed | None:
-        """Claim `slot` and record its run `running` with its deadline; None when the claim
-        lost (the slot ran, moved, or is someone else's) or the slot's time has not come (the
-        message is then sent again with the rest of its delay, so the slot still runs on time)."""
+        """Claim `slot`; the claim and the `running` run it stands for (not written: the
+        endpoint's claim shows it until the run finishes), or None when the claim lost (the
+        slot ran, moved, or is someone else's) or the slot's time has not come (the message is
+        then sent again with the rest of its delay, so the slot still runs on time)."""
         d = self._deps
         started = d.clock.now()
         if too_early(slot.at, started):
@@ -61,7 +61,9 @@ class Executor:
             if d.queue is not None:
                 d.queue.send([slot], started)
             return None
-        token = secrets.token_hex(12)
+        # The claim's token is its run's id: the claim then stands for the run while it is in
+        # flight, and nothing writes the run before it finishes (2 write units a run).
+        token = ids.run_id(started)
         lock_until = started + timedelta(milliseconds=slot.lock_ms)
         won = d.endpoints.claim(
             slot.tenant_id, slot.endpoint_id, slot.at, started, lock_until, token
@@ -70,9 +72,9 @@ class Executor:
             observability.count("ClaimsLost")
             return None
         claimed = won.endpoint
-        if won.took_over and zombies.mark(d, claimed.tenant_id, claimed.id, started):
-            # Before this claim's own run is written: the abandoned one is still the newest.
-            # Its endpoint is this claim's to settle now, so nobody settles it as failed.
+        if won.abandoned is not None and zombies.mark(d, won.abandoned, started):
+            # The taken-over claim's run is marked failed here: its endpoint is this claim's
+            # to settle now, so nobody settles it as failed.
             observability.count("Zombies")
         needed = started + lock_duration(claimed)
         if needed > lock_until:
@@ -80,24 +82,8 @@ class Executor:
             # call, or the slot could be sent again and run twice.
             d.endpoints.extend_lock(claimed.tenant_id, claimed.id, token, needed)
             lock_until = needed
-        # The slot's cause was written with it; items planned before causes were kept get the
-        # governor's view of them.
-        cause = claimed.next_run_cause or cause_of(claimed, plan_next_run(started, claimed).source)
-        run = Run(
-            endpoint_id=claimed.id,
-            id=ids.run_id(started),
-            tenant_id=claimed.tenant_id,
-            job_id=claimed.job_id,
-            status="running",
-            started_at=started,
-            attempt=claimed.failure_count + 1,
-            source=cause.source,
-            cause=cause,
-            slot_at=slot.at,
-            deadline_at=needed,
-            expires_at=started + timedelta(days=d.settings.retention_days),
-        )
-        d.runs.put(run)
+            claimed = replace(claimed, locked_until=needed)
+        run = run_of_claim(claimed, started, timedelta(days=d.settings.retention_days))
         return Claimed(claimed, token, run, lock_until)
 
     def _run_slot(self, slot: QueuedSlot) -> Run | None:

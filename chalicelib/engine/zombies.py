@@ -1,20 +1,25 @@
 """Runs a worker abandoned (it died, or ran past the deadline), found through their claims.
 
 A claim holds its endpoint until the run's deadline, and settling the run removes it; a claim
-found expired with its token still there was abandoned, and the endpoint's newest run, still
-`running` past its deadline, is a zombie. Two readers find them, with no index of running runs
-to write on every run: the dispatcher, which reads due endpoints each tick (an abandoned
-endpoint stays due, since only settling moves its slot), and a claim that takes over an
-expired one.
+found expired with its token still there was abandoned, and the run it stands for is a zombie.
+The claim's token is the run's id, and the endpoint's state holds the rest of the run
+(domain/claim.py claimed_run), so the zombie is written from the claim alone: a run is not
+written while in flight. Two readers find them, with no index of running runs to write on
+every run: the dispatcher, which reads due endpoints each tick (an abandoned endpoint stays
+due, since only settling moves its slot), and a claim that takes over an expired one.
+
+A claim made by the release before has a token that is no run id; that release wrote its run
+`running` when it claimed, and the endpoint's newest run is then the zombie.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import run_anchor
+from chalicelib.domain import ids
+from chalicelib.domain.claim import claimed_run, run_anchor
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.inflight import locked
@@ -24,10 +29,13 @@ from chalicelib.engine.scheduling import LockLost
 ZOMBIE_MESSAGE = "Worker crashed or timed out (no result before the run's deadline)"
 
 
-def mark(deps: Deps, tenant_id: str, endpoint_id: str, now: datetime) -> Run | None:
-    """Mark the endpoint's abandoned run failed; the marked run, or None when there is none
-    (the worker died before writing it, or it finished meanwhile and keeps its result)."""
-    run = deps.runs.abandoned(tenant_id, endpoint_id, now)
+def mark(deps: Deps, abandoned: Endpoint, now: datetime) -> Run | None:
+    """Write the run of the endpoint's abandoned claim as failed; the marked run, or None when
+    there is none (it finished meanwhile and keeps its result, or an older release's worker
+    died before writing it)."""
+    run = claimed_run(abandoned, timedelta(days=deps.settings.retention_days))
+    if run is None:
+        run = deps.runs.abandoned(abandoned.tenant_id, abandoned.id, now)
     if run is None:
         return None
     zombie = replace(
@@ -47,6 +55,7 @@ def settle(deps: Deps, run: Run, now: datetime) -> Endpoint | None:
         or endpoint.lock_token is None
         or endpoint.next_run_at != run.slot_at
         or locked(endpoint, now)
+        or (ids.run_started_at(endpoint.lock_token) is not None and endpoint.lock_token != run.id)
     ):
         return None
     try:

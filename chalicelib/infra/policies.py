@@ -43,7 +43,8 @@ class Access:
 
 # An endpoint is two items (store/endpoint_items.py): a change to both is one transaction
 # (authorised as its component PutItem and UpdateItem), the due index's entries are completed
-# with their configurations in one BatchGetItem.
+# with their configurations in one BatchGetItem, a job listing with its states, and the
+# analysis tick reads the job of a state item from its configuration.
 BATCH_GET = ("dynamodb:BatchGetItem",)
 SCHEDULING = {"endpoints": GET + QUERY + PUT + UPDATE + BATCH_GET}
 # Opening and closing incidents: the mark and the incident in one transaction (put, update,
@@ -90,7 +91,7 @@ FUNCTIONS: dict[str, Access] = {
         send_email=True,
     ),
     # Analysis tick: the byAnalysis index only.
-    "analyze": Access(tables={"endpoints": QUERY}, queues={"analysis": SEND}),
+    "analyze": Access(tables={"endpoints": QUERY + BATCH_GET}, queues={"analysis": SEND}),
     # Analyzer: job lease, endpoints and their runs, sessions, the tenant's token counter.
     "analyzer": Access(
         tables={

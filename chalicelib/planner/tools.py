@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from chalicelib.deps import Deps
 from chalicelib.domain import actions
+from chalicelib.domain.claim import claimed_run
 from chalicelib.domain.entities import Actor, Endpoint, Job, Reflex, Run, Tenant
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.reflex_rules import ReflexSpec, from_json, to_json
@@ -306,9 +307,14 @@ class Toolbox:
         now = self._deps.clock.now()
         # The newest finished run: one still in flight has no body to read yet.
         newest, run = self._deps.runs.newest_and_finished(self._view.tenant.id, self._id, now)
+        # In flight: its claim stands for it, or (the release before) a run written `running`.
+        endpoint = self._view.endpoints.get(self._id)
+        running = None if endpoint is None else claimed_run(endpoint, timedelta(0))
+        if running is None and newest is not None and newest.status == "running":
+            running = newest
         if run is None:
             message = "No finished executions yet for this endpoint"
-            if newest is None:
+            if newest is None and running is None:
                 message = "No executions found for this endpoint"
             return {"found": False, "message": message}
         result: dict[str, Any] = {
@@ -320,8 +326,8 @@ class Toolbox:
         }
         if text.was_truncated(run.response_body, text.LATEST_CHARS):
             result["tokenSavingNote"] = "Response body truncated at 500 chars to reduce token usage"
-        if newest is not None and newest.id != run.id and newest.status == "running":
-            result["inFlightSince"] = iso(newest.started_at)
+        if running is not None and running.id != run.id:
+            result["inFlightSince"] = iso(running.started_at)
         return result
 
     def _get_response_history(self, args: HistoryArgs) -> dict[str, Any]:

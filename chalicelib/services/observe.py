@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib.deps import Deps
+from chalicelib.domain.claim import claimed_run, with_in_flight
 from chalicelib.domain.entities import AnalysisSession, Endpoint, Run, Tenant
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.health import Health, summarize
@@ -12,12 +13,29 @@ from chalicelib.domain.schemas import RunsQuery, SessionsQuery
 from chalicelib.services.endpoints import get_endpoint
 
 
+def in_flight(deps: Deps, endpoint: Endpoint) -> Run | None:
+    """The endpoint's run in flight, `running` (its claim stands for it until it is written);
+    an abandoned one the dispatcher cannot reach (its endpoint archived) until it expires."""
+    run = claimed_run(endpoint, timedelta(days=deps.settings.retention_days))
+    if run is None or (run.expires_at is not None and run.expires_at <= deps.clock.now()):
+        return None
+    return run
+
+
 def list_runs(
     deps: Deps, tenant: Tenant, endpoint_id: str, query: RunsQuery
 ) -> tuple[list[Run], int]:
-    get_endpoint(deps, tenant, endpoint_id)
+    endpoint = get_endpoint(deps, tenant, endpoint_id)
     now = deps.clock.now()
-    return deps.runs.page(tenant.id, endpoint_id, now, query.status, query.limit, query.offset)
+    return deps.runs.page(
+        tenant.id,
+        endpoint_id,
+        now,
+        query.status,
+        query.limit,
+        query.offset,
+        in_flight(deps, endpoint),
+    )
 
 
 def get_run(deps: Deps, tenant: Tenant, run_id: str) -> tuple[Run, Endpoint]:
@@ -29,11 +47,14 @@ def get_run(deps: Deps, tenant: Tenant, run_id: str) -> tuple[Run, Endpoint]:
 
 
 def endpoint_health(deps: Deps, tenant: Tenant, endpoint_id: str, since_hours: int) -> Health:
-    get_endpoint(deps, tenant, endpoint_id)
+    endpoint = get_endpoint(deps, tenant, endpoint_id)
     now = deps.clock.now()
-    return summarize(
-        deps.runs.since(tenant.id, endpoint_id, now - timedelta(hours=since_hours), now)
-    )
+    since = now - timedelta(hours=since_hours)
+    runs = deps.runs.since(tenant.id, endpoint_id, since, now)
+    running = in_flight(deps, endpoint)
+    if running is not None and running.started_at >= since:
+        runs = with_in_flight(runs, running)
+    return summarize(runs)
 
 
 def list_sessions(

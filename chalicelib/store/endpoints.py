@@ -47,11 +47,16 @@ _LOST = frozenset({CONDITION_FAILED, TRANSACTION_CONFLICT})
 
 @dataclass(frozen=True, slots=True)
 class Won:
-    """A won claim: the endpoint as claimed, and whether it took over an earlier claim that
-    expired without settling (its run abandoned: a zombie to mark)."""
+    """A won claim: the endpoint as claimed and, when it took over an earlier claim that
+    expired without settling (its run abandoned: a zombie to mark), the endpoint as that
+    claim left it."""
 
     endpoint: Endpoint
-    took_over: bool
+    abandoned: Endpoint | None = None
+
+    @property
+    def took_over(self) -> bool:
+        return self.abandoned is not None
 
 
 class EndpointRepo:
@@ -207,8 +212,7 @@ class EndpointRepo:
         if data is None:
             return None
         state = e.from_raw_data(data["Attributes"])
-        # Settling removes the token, and the condition let only an expired lock through.
-        took_over = state.lock_token is not None
+        before = e.from_raw_data(data["Attributes"])
         state.locked_until = to_ms(lock_until)
         state.lock_token = token
         state.version = int(state.version or 0) + 1
@@ -219,7 +223,9 @@ class EndpointRepo:
             config = e.get(tenant_id, endpoint_id, consistent_read=True)
         except e.DoesNotExist:
             return None  # deleted between the two; the lock expires with nothing to settle
-        return Won(merged(config, state), took_over)
+        # Settling removes the token, and the condition let only an expired lock through.
+        abandoned = merged(config, before) if before.lock_token is not None else None
+        return Won(merged(config, state), abandoned)
 
     def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:
         """Hold the claim until `until`, if this execution still holds it."""

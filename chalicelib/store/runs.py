@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -32,9 +33,12 @@ class RunRepo:
         to_item(run).save()
 
     def put_if_running(self, run: Run) -> bool:
-        """Overwrite a run only while the stored one is still `running`."""
+        """Write a run only while it is not stored yet (in flight, its claim stands for it) or
+        the stored one is still `running` (written so by the release before)."""
         try:
-            to_item(run).save(condition=RunItem.status == "running")
+            to_item(run).save(
+                condition=RunItem.run_id.does_not_exist() | (RunItem.status == "running")
+            )
         except PutError as exc:
             if condition_failed(exc):
                 return False
@@ -62,12 +66,19 @@ class RunRepo:
         status: str | None,
         limit: int,
         offset: int,
+        in_flight: Run | None = None,
     ) -> tuple[list[Run], int]:
-        """Newest first; the count of all matches comes with the page."""
+        """Newest first; the count of all matches comes with the page. `in_flight`, the run
+        the endpoint's claim stands for (not stored until it finishes), is listed among them
+        by its start, unless the filter leaves it out or it was stored meanwhile."""
         condition = _visible(tenant_id, now)
         if status is not None:
             condition = condition & (RunItem.status == status)
-        total = RunItem.count(endpoint_id, filter_condition=condition)
+        if in_flight is not None and (
+            status not in (None, in_flight.status) or self._stored(in_flight)
+        ):
+            in_flight = None
+        total = int(RunItem.count(endpoint_id, filter_condition=condition))
         # Ask for one page of the size needed: every item the store returns costs time.
         query = RunItem.query(
             endpoint_id,
@@ -76,13 +87,21 @@ class RunRepo:
             page_size=min(100, offset + limit),
         )
         runs: list[Run] = []
-        for index, item in enumerate(query):
+        for index, run in enumerate(_newest_first(query, in_flight)):
             if index < offset:
                 continue
-            runs.append(to_entity(item))
+            runs.append(run)
             if len(runs) >= limit:
                 break
-        return runs, int(total)
+        return runs, total + (in_flight is not None)
+
+    @staticmethod
+    def _stored(run: Run) -> bool:
+        try:
+            RunItem.get(run.endpoint_id, run.id, attributes_to_get=["runId"])
+        except RunItem.DoesNotExist:
+            return False
+        return True
 
     def since(self, tenant_id: str, endpoint_id: str, since: datetime, now: datetime) -> list[Run]:
         """Runs started at or after `since`, newest first."""
@@ -211,6 +230,18 @@ class RunRepo:
             page_size=limit,
         )
         return [to_entity(i) for i in query]
+
+
+def _newest_first(items: Iterable[RunItem], in_flight: Run | None) -> Iterator[Run]:
+    """The stored runs (newest first) with `in_flight` in its place among them (ids sort by
+    start)."""
+    for item in items:
+        if in_flight is not None and in_flight.id > item.run_id:
+            yield in_flight
+            in_flight = None
+        yield to_entity(item)
+    if in_flight is not None:
+        yield in_flight
 
 
 def run_id_floor(instant: datetime) -> str:

@@ -265,7 +265,7 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
     return {
         "tiles": tiles(deps, tenant, now, live),
         "next_runs": scheduled[:NEXT_RUNS],
-        "in_flight": [r for r in runs if r.status == "running"],
+        "in_flight": _in_flight(deps, shown, runs),
         "feed": feed[:FEED_LIMIT],
         "feed_more": len(feed) > FEED_LIMIT or len(newest) == wanted,
         "jobs": [j for j in job_list if j.status != "archived"],
@@ -276,6 +276,17 @@ def overview(deps: Deps, tenant: Tenant, window: str, job_id: str | None) -> dic
         "job_id": job_id,
         "now": now,
     }
+
+
+def _in_flight(deps: Deps, endpoints: list[Endpoint], runs: list[Run]) -> list[Run]:
+    """Runs in flight, newest first: those the endpoints' claims stand for, and any written
+    `running` by the release before."""
+    found = {r.id: r for r in runs if r.status == "running"}
+    for endpoint in endpoints:
+        run = observe.in_flight(deps, endpoint)
+        if run is not None:
+            found.setdefault(run.id, run)
+    return sorted(found.values(), key=lambda r: r.id, reverse=True)
 
 
 # --- jobs -------------------------------------------------------------------------------
@@ -354,7 +365,8 @@ def endpoint_detail(
     if cause is not None and cause not in CAUSES:
         raise ValidationFailed.field("cause", "must be one of " + ", ".join(CAUSES))
     query = parse(RunsQuery, {"status": status, "offset": params.get("offset") or 0})
-    recent, total_all = deps.runs.page(tenant.id, endpoint.id, now, None, CHART_RUNS, 0)
+    running = observe.in_flight(deps, endpoint)
+    recent, total_all = deps.runs.page(tenant.id, endpoint.id, now, None, CHART_RUNS, 0, running)
     if cause is None and query.status is None and query.offset + RUNS_PAGE <= len(recent):
         # The chart's read already holds this page: no second query and count.
         shown, total = recent[query.offset : query.offset + RUNS_PAGE], total_all

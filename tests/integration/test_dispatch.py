@@ -29,6 +29,7 @@ from chalicelib.engine.queue import QueuedSlot, delay_seconds
 from chalicelib.engine.scheduling import due_shard
 from chalicelib.engine.shards import CHECK_EVERY
 from chalicelib.engine.zombies import ZOMBIE_MESSAGE
+from chalicelib.services import observe
 from tests.conftest import ENDPOINT, T0, Api
 from tests.integration.fakes import StubCaller
 from tests.integration.test_alerts import Notices
@@ -131,7 +132,11 @@ def tick(deps: Deps, queue: RecordingQueue) -> DispatchReport:
 
 
 def runs_of(deps: Deps, endpoint_id: str) -> list[Run]:
-    return deps.runs.page("acme", endpoint_id, deps.clock.now(), None, 100, 0)[0]
+    """The endpoint's runs as its listing shows them: with the one in flight, which only the
+    endpoint's claim stands for until it finishes."""
+    endpoint = deps.endpoints.get("acme", endpoint_id)
+    running = observe.in_flight(deps, endpoint) if endpoint is not None else None
+    return deps.runs.page("acme", endpoint_id, deps.clock.now(), None, 100, 0, running)[0]
 
 
 def create(api: Api, job: dict[str, Any], interval_ms: int, **extra: Any) -> str:
@@ -425,7 +430,17 @@ def test_the_executor_sends_the_next_slot_when_it_falls_inside_the_lookahead(
 
 
 def die_after_claim(deps: Deps, slot: QueuedSlot) -> Run:
-    """Do what Executor.run_slot does up to the HTTP call, then stop (the worker died)."""
+    """Do what Executor.run_slot does up to the HTTP call, then stop (the worker died): the
+    claim, which stands for the run; nothing is written to the runs table."""
+    held = Executor(deps).claim(slot)
+    assert held is not None
+    assert deps.runs.get("acme", held.run.id, deps.clock.now()) is None
+    return held.run
+
+
+def die_after_claim_of_the_release_before(deps: Deps, slot: QueuedSlot) -> Run:
+    """What the release before did up to the HTTP call: a claim with a random token, and the
+    run written `running`."""
     started = deps.clock.now()
     lock_until = started + timedelta(milliseconds=slot.lock_ms)
     won = deps.endpoints.claim(
@@ -731,3 +746,66 @@ def test_a_swept_zombie_reaches_the_run_finished_listeners_and_opens_an_incident
     [incident] = api.get("/api/incidents").body["incidents"]
     assert (incident["endpointId"], incident["state"]) == (endpoint_id, "open")
     assert [(n.incident_id, n.event) for n in notices.take()] == [(incident["id"], "opened")]
+
+
+def test_a_zombie_of_a_claim_by_the_release_before_is_its_running_run(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    older = die_after_claim_of_the_release_before(qdeps, original)
+    # Its token is no run id: the listing shows the run it wrote, and only that one.
+    assert [(r.id, r.status) for r in runs_of(qdeps, endpoint_id)] == [(older.id, "running")]
+    assert older.deadline_at is not None
+    clock.set(older.deadline_at)
+    assert tick(qdeps, queue).zombies == 1
+    [marked] = runs_of(qdeps, endpoint_id)
+    assert marked.id == older.id and marked.status == "failed" and marked.error_kind == "zombie"
+    settled = ep(qdeps, endpoint_id)
+    assert settled.lock_token is None and settled.failure_count == 1
+
+
+def test_a_zombie_written_from_its_claim_is_the_run_the_claim_stood_for(
+    qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    endpoint_id = create(api, job, 10_000)
+    original = queue.only().slot
+    clock.set(original.at)
+    running = die_after_claim(qdeps, original)
+    assert [(r.id, r.status) for r in runs_of(qdeps, endpoint_id)] == [(running.id, "running")]
+    assert running.deadline_at is not None
+    clock.set(running.deadline_at)
+    assert tick(qdeps, queue).zombies == 1
+    marked = qdeps.runs.get("acme", running.id, clock.now())
+    assert marked is not None
+    assert (marked.slot_at, marked.attempt, marked.source, marked.cause) == (
+        original.at,
+        1,
+        "baseline-interval",
+        running.cause,
+    )
+    assert marked.started_at == running.started_at and marked.expires_at == running.expires_at
+
+
+def test_a_run_that_finishes_after_its_claim_expired_keeps_its_result(
+    qdeps: Deps,
+    queue: RecordingQueue,
+    api: Api,
+    job: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+) -> None:
+    endpoint_id = create(api, job, 10_000)  # a 40 s claim
+    sent = queue.only()
+    clock.set(sent.slot.at)
+
+    def past_the_deadline_a_tick_marks_it() -> None:
+        clock.advance(timedelta(seconds=41))
+        assert tick(qdeps, queue).zombies == 1
+
+    stub.during = past_the_deadline_a_tick_marks_it
+    run = Executor(qdeps).run_slot(sent.slot)
+    assert run is not None and run.status == "success"
+    [stored] = runs_of(qdeps, endpoint_id)
+    assert (stored.id, stored.status, stored.error_kind) == (run.id, "success", None)

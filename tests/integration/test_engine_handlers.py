@@ -172,18 +172,24 @@ def test_an_infrastructure_error_fails_exactly_that_message(
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
     assert len(successes(qdeps, fine.endpoint_id)) == 1
-    assert runs_of(qdeps, broken.endpoint_id) == []
+    # The call was made and its result could not be written: until the claim expires, the
+    # claim stands for the run, in flight.
+    assert [r.status for r in runs_of(qdeps, broken.endpoint_id)] == ["running"]
     queue.take()
 
     # Recovery: SQS redelivers, the claim the failed attempt left behind drops it untouched...
     monkeypatch.setattr(qdeps.runs, "put", put)
     assert on_runs_batch(event(record(broken.encode(), "m-bad"))) == {"batchItemFailures": []}
-    assert runs_of(qdeps, broken.endpoint_id) == []
-    # ...and once that lock expires the dispatcher sends the slot again, and it runs.
+    assert [r.status for r in runs_of(qdeps, broken.endpoint_id)] == ["running"]
+    # ...and once that lock expires the dispatcher writes the run failed (its result was lost)
+    # and sends the next slot, which runs.
     clock.set(ep(qdeps, broken.endpoint_id).locked_until or T0)
-    tick(qdeps, queue)
+    assert tick(qdeps, queue).zombies == 1
+    [lost] = runs_of(qdeps, broken.endpoint_id)
+    assert lost.status == "failed" and lost.error_kind == "zombie" and lost.slot_at == broken.at
     again = {s.slot.endpoint_id: s.slot for s in queue.take()}[broken.endpoint_id]
-    assert again == broken
+    assert again.at > broken.at
+    clock.set(max(clock.now(), again.at))
     assert on_runs_batch(event(record(again.encode()))) == {"batchItemFailures": []}
     assert len(successes(qdeps, broken.endpoint_id)) == 1
 

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
 from chalicelib.domain.claim import CLAIM_SKEW, lock_duration
-from chalicelib.domain.entities import Endpoint
+from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.engine.caller import CallResult
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot as Slot
@@ -315,3 +315,69 @@ def test_a_long_response_body_is_stored_compressed_and_read_back_whole(
     assert [r.response_body for r in newest_first] == [short, long]
     got = deps.runs.get("acme", first.id, clock.now())
     assert got is not None and got.response_body == long and got.id == first.id
+
+
+def test_a_run_in_flight_is_listed_from_its_claim_and_written_once_when_it_finishes(
+    api: Api, deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
+) -> None:
+    from chalicelib.store.models import RunItem
+
+    first = Executor(deps).run_slot(_due(deps, endpoint, clock))  # one finished run before
+    assert first is not None
+    base = f"/api/endpoints/{endpoint['id']}/runs"
+    seen: dict[str, Any] = {}
+
+    def look_while_in_flight() -> None:
+        seen["stored"] = [i.run_id for i in RunItem.query(endpoint["id"])]
+        seen["all"] = api.get(base).body
+        seen["page2"] = api.get(base + "?limit=1&offset=1").body
+        seen["running"] = api.get(base + "?status=running").body
+        seen["success"] = api.get(base + "?status=success").body
+        seen["health"] = api.get(f"/api/endpoints/{endpoint['id']}/health").body
+        seen["token"] = _ep(deps, endpoint).lock_token
+
+    stub.during = look_while_in_flight
+    slot = _due(deps, endpoint, clock)
+    run = Executor(deps).run_slot(slot)
+    assert run is not None and run.status == "success"
+
+    assert seen["stored"] == [first.id], "nothing is written before the run finishes"
+    assert seen["token"] == run.id, "the claim's token is the run's id"
+    listed = seen["all"]["runs"]
+    assert seen["all"]["total"] == 2 and [r["id"] for r in listed] == [run.id, first.id]
+    assert listed[0]["status"] == "running" and listed[0]["attempt"] == 1
+    assert listed[0]["source"] == "baseline-interval" and listed[0]["startedAt"] is not None
+    assert seen["page2"]["total"] == 2 and [r["id"] for r in seen["page2"]["runs"]] == [first.id]
+    assert [r["id"] for r in seen["running"]["runs"]] == [run.id]
+    assert seen["running"]["total"] == 1
+    assert [r["id"] for r in seen["success"]["runs"]] == [first.id]
+    assert seen["health"]["lastRun"]["status"] == "running"
+    # Finished: written once, in the same place, and the claim no longer stands for it.
+    after = api.get(base).body
+    assert after["total"] == 2 and [r["status"] for r in after["runs"]] == ["success", "success"]
+    assert after["runs"][0]["id"] == run.id
+    assert api.get(f"/api/runs/{run.id}").status == 200
+
+
+def test_a_run_written_but_not_yet_settled_is_listed_once(
+    api: Api,
+    deps: Deps,
+    endpoint: dict[str, Any],
+    clock: ManualClock,
+    stub: StubCaller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    put = deps.runs.put
+
+    def put_then_look(run: Run) -> None:
+        put(run)
+        # The claim still stands (the settle comes next) and the run is stored: one run.
+        assert _ep(deps, endpoint).lock_token == run.id
+        seen.append(api.get(f"/api/endpoints/{endpoint['id']}/runs").body)
+
+    monkeypatch.setattr(deps.runs, "put", put_then_look)
+    run = Executor(deps).run_slot(_due(deps, endpoint, clock))
+    assert run is not None and len(seen) == 1
+    assert seen[0]["total"] == 1
+    assert [(r["id"], r["status"]) for r in seen[0]["runs"]] == [(run.id, "success")]
