@@ -5,7 +5,7 @@ a hundred response bodies. Stored as JSON text, the bench workload's sessions we
 each, written twice (the table and the byTenant index): 376 write units a session. JSON of
 responses compresses several times over, and DynamoDB prices the bytes stored. A run's 1 KB
 response body with the run's other attributes (about 0.35 KB) is just over the 1 KB of one
-write unit; compressed, JSON such bodies usually are (two to four times smaller) fits in one.
+write unit; compressed (JSON usually shrinks two to four times), it fits in one.
 """
 
 from __future__ import annotations

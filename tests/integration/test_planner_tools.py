@@ -993,3 +993,26 @@ def test_manage_reflexes_reports_bad_items_and_leaves_peoples_reflexes_alone(
     assert snapshot() == before
     with pytest.raises(ToolError, match="op"):
         toolbox.call("manage_reflexes", {"set": [_reflex() | {"when": {"path": "x", "op": "~"}}]})
+
+
+def test_a_run_in_flight_is_named_from_its_endpoints_claim(
+    deps: Deps, api: Api, job: dict[str, Any], clock: ManualClock
+) -> None:
+    from chalicelib.domain.timeutil import iso
+    from chalicelib.engine.execute import Executor
+    from chalicelib.engine.queue import QueuedSlot
+
+    endpoint_id = add(api, job)
+    endpoint = deps.endpoints.get("acme", endpoint_id)
+    assert endpoint is not None
+    clock.set(max(clock.now(), endpoint.next_run_at))
+    held = Executor(deps).claim(QueuedSlot("acme", endpoint_id, endpoint.next_run_at, 40_000))
+    assert held is not None  # claimed: nothing written to the runs table yet
+    assert box(deps, job, endpoint_id).call("get_latest_response", {}) == {
+        "found": False,
+        "message": "No finished executions yet for this endpoint",
+    }
+    add_run(deps, endpoint_id, job, 10, {"depth": 5})
+    result = box(deps, job, endpoint_id).call("get_latest_response", {})
+    assert result["responseBody"] == {"depth": 5}
+    assert result["inFlightSince"] == iso(held.run.started_at)
