@@ -212,10 +212,6 @@ class EndpointRepo:
         if data is None:
             return None
         state = e.from_raw_data(data["Attributes"])
-        before = e.from_raw_data(data["Attributes"])
-        state.locked_until = to_ms(lock_until)
-        state.lock_token = token
-        state.version = int(state.version or 0) + 1
         try:
             # Consistent: the run's settle plans the next slot from this configuration when
             # nothing wrote the endpoint since (a change after this read bumps the state's
@@ -223,8 +219,12 @@ class EndpointRepo:
             config = e.get(tenant_id, endpoint_id, consistent_read=True)
         except e.DoesNotExist:
             return None  # deleted between the two; the lock expires with nothing to settle
-        # Settling removes the token, and the condition let only an expired lock through.
-        abandoned = merged(config, before) if before.lock_token is not None else None
+        # The state as it was; settling removes the token, and the condition let only an
+        # expired lock through.
+        abandoned = merged(config, state) if state.lock_token is not None else None
+        state.locked_until = to_ms(lock_until)
+        state.lock_token = token
+        state.version = int(state.version or 0) + 1
         return Won(merged(config, state), abandoned)
 
     def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:

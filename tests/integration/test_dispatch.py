@@ -8,7 +8,7 @@ matters (many endpoints, chosen ids and shards).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -466,14 +466,19 @@ def die_after_claim_of_the_release_before(deps: Deps, slot: QueuedSlot) -> Run:
 
 
 def abandoned_at_deadline(
-    deps: Deps, api: Api, job: dict[str, Any], queue: RecordingQueue, clock: ManualClock
+    deps: Deps,
+    api: Api,
+    job: dict[str, Any],
+    queue: RecordingQueue,
+    clock: ManualClock,
+    die: Callable[[Deps, QueuedSlot], Run] = die_after_claim,
 ) -> tuple[str, QueuedSlot, Run]:
-    """A new endpoint whose first slot was claimed by an executor that died, with the clock at
-    the run's deadline: (endpoint id, the abandoned slot, its run still `running`)."""
+    """A new endpoint whose first slot was claimed by an executor that died (`die`), with the
+    clock at the run's deadline: (endpoint id, the abandoned slot, its run still `running`)."""
     endpoint_id = create(api, job, 10_000)
     original = queue.only().slot
     clock.set(original.at)
-    zombie = die_after_claim(deps, original)
+    zombie = die(deps, original)
     assert zombie.deadline_at is not None
     clock.set(zombie.deadline_at)
     return endpoint_id, original, zombie
@@ -751,14 +756,11 @@ def test_a_swept_zombie_reaches_the_run_finished_listeners_and_opens_an_incident
 def test_a_zombie_of_a_claim_by_the_release_before_is_its_running_run(
     qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
 ) -> None:
-    endpoint_id = create(api, job, 10_000)
-    original = queue.only().slot
-    clock.set(original.at)
-    older = die_after_claim_of_the_release_before(qdeps, original)
+    endpoint_id, _, older = abandoned_at_deadline(
+        qdeps, api, job, queue, clock, die_after_claim_of_the_release_before
+    )
     # Its token is no run id: the listing shows the run it wrote, and only that one.
     assert [(r.id, r.status) for r in runs_of(qdeps, endpoint_id)] == [(older.id, "running")]
-    assert older.deadline_at is not None
-    clock.set(older.deadline_at)
     assert tick(qdeps, queue).zombies == 1
     [marked] = runs_of(qdeps, endpoint_id)
     assert marked.id == older.id and marked.status == "failed" and marked.error_kind == "zombie"
@@ -769,13 +771,8 @@ def test_a_zombie_of_a_claim_by_the_release_before_is_its_running_run(
 def test_a_zombie_written_from_its_claim_is_the_run_the_claim_stood_for(
     qdeps: Deps, queue: RecordingQueue, api: Api, job: dict[str, Any], clock: ManualClock
 ) -> None:
-    endpoint_id = create(api, job, 10_000)
-    original = queue.only().slot
-    clock.set(original.at)
-    running = die_after_claim(qdeps, original)
+    endpoint_id, original, running = abandoned_at_deadline(qdeps, api, job, queue, clock)
     assert [(r.id, r.status) for r in runs_of(qdeps, endpoint_id)] == [(running.id, "running")]
-    assert running.deadline_at is not None
-    clock.set(running.deadline_at)
     assert tick(qdeps, queue).zombies == 1
     marked = qdeps.runs.get("acme", running.id, clock.now())
     assert marked is not None
