@@ -358,3 +358,27 @@ def test_the_overview_counts_open_incidents(
     page = browser.get(ROOT).text
     tile = page[page.index("Open incidents") :]
     assert '<p class="value">1</p>' in tile[:400] and "Health Check" in tile[:400]
+
+
+def test_a_run_in_flight_shows_from_its_claim_and_links_where_a_page_exists(
+    browser: Browser, deps: Deps, clock: ManualClock
+) -> None:
+    from chalicelib.engine.execute import Executor
+    from chalicelib.engine.queue import QueuedSlot
+
+    job_id = _job(browser)
+    endpoint_id = _endpoint(browser, job_id)
+    endpoint = deps.endpoints.get("acme", endpoint_id)
+    assert endpoint is not None
+    clock.set(max(clock.now(), endpoint.next_run_at))
+    held = Executor(deps).claim(QueuedSlot("acme", endpoint_id, endpoint.next_run_at, 40_000))
+    assert held is not None  # in flight: nothing stored yet, so no run page
+    assert browser.get(f"{ROOT}/runs/{held.run.id}").status == 404
+
+    overview = browser.get(ROOT).text
+    assert "No run is in flight right now." not in overview
+    assert f'href="{ROOT}/endpoints/{endpoint_id}"' in overview
+    assert f"/runs/{held.run.id}" not in overview
+    page = browser.get(f"{ROOT}/endpoints/{endpoint_id}").text
+    assert "running" in page and "(1 matching of 1)" in page
+    assert f"/runs/{held.run.id}" not in page
