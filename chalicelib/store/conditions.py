@@ -7,7 +7,6 @@ other error is not.
 
 from __future__ import annotations
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -27,15 +26,11 @@ def condition_failed(exc: Exception, lost: frozenset[str] = frozenset({CONDITION
 
 
 class Transactions:
-    """Opens write transactions on one connection, made on first use (a Lambda reuses it)."""
+    """Opens write transactions on the model's own connection (and so the shared client)."""
 
     def __init__(self, model: type[Model]) -> None:
-        # The model's region is read at first use: configuration may set it after import.
         self._model = model
-        self._connection: Connection | None = None
 
     def __call__(self) -> TransactWrite:
         """A new transaction; commit it with `with`."""
-        if self._connection is None:
-            self._connection = Connection(region=self._model.Meta.region)
-        return TransactWrite(connection=self._connection)
+        return TransactWrite(connection=self._model._get_connection().connection)

@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -24,6 +25,7 @@ from pynamodb.indexes import (
 from pynamodb.models import Model
 
 from chalicelib.settings import Settings
+from chalicelib.store import client
 
 
 class _Base(Model):
@@ -36,6 +38,12 @@ class _Base(Model):
         # botocore's default pool of 10 made concurrent requests open and drop connections
         # (the local server handles 16+ at once; so does a Lambda executor's thread pool).
         max_pool_connections = 64
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        client.adopt(table.connection)  # every table on one botocore client (store/client.py)
+        return table
 
 
 class TenantItem(_Base):
@@ -502,6 +510,7 @@ def bind(settings: Settings) -> None:
         model._connection = None
         for index in _indexes(model):
             index._connection = None
+        client.forget()
 
 
 def _indexes(model: type[Model]) -> list[Any]:
