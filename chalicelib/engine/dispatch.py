@@ -36,11 +36,15 @@ class DispatchReport:
     rehomed: int = 0
 
 
-def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
+def dispatch(
+    deps: Deps, queue: SlotQueue, now: datetime, *, queue_emptied: bool = False
+) -> DispatchReport:
     """One tick: send every due, unclaimed slot not already in flight.
 
     An endpoint whose claim was abandoned settles as after a failed run (backoff) first, and
     the slot that settling plans is the one sent, not the abandoned one again.
+    `queue_emptied`: every message sent before is known gone (the local stack's queues start
+    empty), so a slot marked in flight is sent again at once rather than 30 s after it was due.
     """
     found_zombies = 0
     rehomed = rehome_due(deps, now)
@@ -59,7 +63,7 @@ def dispatch(deps: Deps, queue: SlotQueue, now: datetime) -> DispatchReport:
             if locked(endpoint, now):
                 running += 1  # its run will settle and send the next slot
                 continue
-            if message_live(endpoint, now):
+            if message_live(endpoint, now) and not queue_emptied:
                 in_flight += 1
                 continue
             if refused_by_pause(endpoint):

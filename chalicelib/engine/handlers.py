@@ -33,6 +33,17 @@ def on_dispatch_tick() -> dict[str, Any]:
     return asdict(report)
 
 
+def requeue_after_restart() -> dict[str, Any]:
+    """Send again every due slot whose message a restart of the local stack lost.
+
+    The local stack's queues live in its store process's memory: at start they are empty,
+    whatever the endpoints' in-flight marks say. Without this the slots queued before a
+    restart would run only when the dispatcher takes their messages for lost, up to 90 s late.
+    """
+    d = deps_module.get()
+    return asdict(dispatch(d, d.require_queue(), d.clock.now(), queue_emptied=True))
+
+
 def on_runs_batch(event: dict[str, Any]) -> dict[str, Any]:
     """Execute a batch of slot messages concurrently, so one slow endpoint never delays the
     others. Endpoint failures are run results; only an infrastructure error marks a message

@@ -179,6 +179,10 @@ class LocalStack:
         api_key = seed.default_tenant(deps.get(), o.home, o.api_key)
         self._api = ApiServer(app, config, HOST, o.port)
         self._api.start()
+        from chalicelib.engine.handlers import requeue_after_restart
+
+        # Before the timers and pollers: the first dispatcher tick then finds the slots sent.
+        requeue_after_restart()
         self._events = self._start_events(app, config)
         settings = deps.get().settings
         planner = Banner.planner

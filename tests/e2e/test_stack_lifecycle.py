@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chalicelib.settings import Settings
 from tests.e2e.conftest import (
     API_KEY,
     HOST,
@@ -29,8 +31,10 @@ from tests.e2e.conftest import (
     port_bindable,
     wait_until,
 )
+from tests.e2e.engine_helpers import Recorder, parse_instant, store_url
 
 Launch = Callable[..., Stack]
+LOCAL_PREFIX = {"CRONPILOT_TABLE_PREFIX": "cronpilot-local"}  # the local stack's tables and queues
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -263,6 +267,54 @@ def test_kill_9_of_the_whole_stack_keeps_every_acknowledged_write(launch: Launch
     assert listed.status_code == 200, listed.text
     assert sorted(e["id"] for e in listed.json()["endpoints"]) == sorted(created)
     assert second.stop(signal.SIGINT) == 0, second.stderr()
+
+
+def queue_depths(store: str) -> dict[str, int]:
+    """Messages visible, in flight and delayed on the local stack's runs queue."""
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=store,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    url = sqs.get_queue_url(QueueName=Settings.from_env(LOCAL_PREFIX).runs_queue_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return {
+        "visible": int(attributes["ApproximateNumberOfMessages"]),
+        "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    }
+
+
+def test_a_restart_sends_again_the_slots_its_emptied_queue_lost(launch: Launch) -> None:
+    # The queues live in the store's memory. The next slot, sent with a delay before the stop,
+    # must be on the new queue as soon as the stack is up, not 30 s after it was due.
+    target = Recorder()
+    try:
+        first = launch(CRONPILOT_ALLOW_PRIVATE_TARGETS="true")
+        job = first.post_json("/jobs", {"name": "Restarted"})
+        assert job.status_code == 201, job.text
+        endpoint = first.post_json(
+            f"/jobs/{job.json()['id']}/endpoints",
+            {"name": "Ping", "url": f"{target.url}/ping", "baselineIntervalMs": 60_000},
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        # Its first slot is a minute ahead, inside the dispatcher's lookahead: the API sent its
+        # message at once, with a delay.
+        next_run = parse_instant(endpoint.json()["nextRunAt"])
+        assert 30 < next_run - time.time() <= 60
+        assert first.stop(signal.SIGINT) == 0, first.stderr()
+
+        second = launch(first.home, port=first.port, CRONPILOT_ALLOW_PRIVATE_TARGETS="true")
+        depths = queue_depths(store_url(second))
+        assert depths == {"visible": 0, "in_flight": 0, "delayed": 1}
+        assert target.hits() == []
+        assert second.stop(signal.SIGINT) == 0, second.stderr()
+    finally:
+        target.close()
 
 
 def test_a_taken_port_fails_fast_with_a_clear_message(tmp_path: Any) -> None:

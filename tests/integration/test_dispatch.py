@@ -233,6 +233,31 @@ def test_a_slot_unclaimed_30s_past_due_is_sent_again(
     assert (report.sent, report.resent, report.in_flight) == (0, 0, 1)
 
 
+def test_after_the_queue_was_emptied_every_slot_in_flight_is_sent_again_at_once(
+    qdeps: Deps, queue: RecordingQueue, clock: ManualClock
+) -> None:
+    """The local stack's restart: its queues start empty, whatever the marks say."""
+    seed(qdeps, "due", T0 - timedelta(seconds=5))
+    seed(qdeps, "soon", T0 + timedelta(seconds=20))
+    seed(qdeps, "locked", T0 - timedelta(seconds=5))
+    assert tick(qdeps, queue).sent == 3
+    sent_before = {s.slot.endpoint_id: s.slot for s in queue.take()}
+    locked = ep(qdeps, "locked")
+    lock_until = T0 + timedelta(seconds=40)  # a run holds it: its settle sends the next slot
+    assert qdeps.endpoints.claim("acme", "locked", locked.next_run_at, T0, lock_until, "tok")
+
+    clock.advance(timedelta(seconds=2))
+    assert tick(qdeps, queue).in_flight == 2  # an ordinary tick trusts the marks
+    report = dispatch(qdeps, queue, clock.now(), queue_emptied=True)
+
+    assert (report.sent, report.resent, report.running, report.in_flight) == (2, 2, 1, 0)
+    again = {s.slot.endpoint_id: s for s in queue.take()}
+    assert {k: s.slot for k, s in again.items()} == {k: sent_before[k] for k in ("due", "soon")}
+    assert {k: s.delay for k, s in again.items()} == {"due": 0, "soon": 18}
+    assert ep(qdeps, "due").enqueued_at == clock.now()
+    assert tick(qdeps, queue).in_flight == 2  # marked anew: the next tick does not repeat them
+
+
 def test_a_locked_endpoint_is_skipped(
     qdeps: Deps, queue: RecordingQueue, clock: ManualClock
 ) -> None:
