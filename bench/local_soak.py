@@ -1,11 +1,12 @@
 """Soak of the local stack: does lateness or memory grow with uptime?
 
-Preloads the state folder with `--preload` runs (about 1 KB each, default 100 000, the shape
-of the runs the soak then writes) as a snapshot, starts `python -m chalicelib.local` on it,
-then runs 100 endpoints at 2-10 s intervals against a loopback target for `--minutes`. The
-preloaded runs stand for the history a long-running stack holds; their expiry times are spread
-so that they expire at about the rate new runs are created, the steady state of a stack at
-its retention limit (TTL sweep and compaction included). Every 10 s the resident memory and CPU
+Creates 100 endpoints at 2-10 s intervals (on a first stack, stopped at once), adds
+`--preload` runs of theirs to the state folder (about 1 KB each, default 100 000, the shape of
+the runs the soak then writes), starts `python -m chalicelib.local` on it, and lets the
+endpoints run against a loopback target for `--minutes`. The preloaded runs stand for the
+history a long-running stack holds: each endpoint's oldest runs expire at its own interval,
+so every partition loses runs as fast as it gains them, the steady state of a stack at its
+retention limit (TTL sweep and compaction included). Every 10 s the resident memory and CPU
 of both processes are sampled.
 At the end every run is read back; lateness = startedAt - slotAt. The first and the last ten
 minutes are reported side by side, with the store's memory and the lateness p99 of every five
@@ -47,6 +48,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "local_soak.txt"
 ENDPOINTS = 100
 WINDOW_S = 600.0
 SAMPLE_S = 10.0
+# How long the restarted stack runs before the soak's clock starts (the catch-up after it).
+WARMUP_S = 60.0
 # Series (memory, lateness p99) are reported per five minutes.
 SLICE_S = 300.0
 # The answer of every call, so that the runs written during the soak are the size and shape
@@ -58,11 +61,45 @@ BODY = json.dumps(
 )
 # New runs per second at 100 endpoints of 2-10 s: 100 * mean(1/k for k in 2..10).
 CREATION_RATE = ENDPOINTS * statistics.mean(1 / k for k in range(2, 11))
+TENANT = "soak"
+# The stack's default retention (CRONPILOT_RETENTION_DAYS): the preloaded runs started this
+# long before they expire, as the runs of a stack at its limit did.
+RETENTION_DAYS = 30
 
 
-def preload(folder: Path, count: int, first_expiry_s: float) -> int:
-    """Write a snapshot of `count` runs of 1 KB; the snapshot's size in bytes."""
+def history(
+    endpoints: list[tuple[str, float]], count: int, first_expiry_s: float
+) -> list[tuple[float, str]]:
+    """(expiry, endpoint) of the `count` oldest runs of a stack at its retention limit.
+
+    Each endpoint's runs expire at its own interval, so its partition loses its oldest runs
+    as fast as it gains new ones: the steady state a user's stack reaches, in the partitions
+    the soak writes to (history held in other partitions shrank them to nothing while the
+    soak's grew from nothing, which is not a stack at its limit).
+    """
+    rng = random.Random(count)
+    offsets = {endpoint: rng.uniform(0, interval_s) for endpoint, interval_s in endpoints}
+    per_second = sum(1 / interval_s for _, interval_s in endpoints)
+    span_s = count / per_second + max(interval_s for _, interval_s in endpoints)
+    found = [
+        (first_expiry_s + offsets[endpoint] + j * interval_s, endpoint)
+        for endpoint, interval_s in endpoints
+        for j in range(int(span_s / interval_s) + 1)
+    ]
+    found.sort()
+    return found[:count]
+
+
+def preload(folder: Path, endpoints: list[tuple[str, float]], job_id: str, count: int) -> int:
+    """Add `count` runs of 1 KB of `endpoints` (id, interval s) to the stack's state folder,
+    expiring from a minute from now on; the snapshot's size in bytes.
+
+    The stack that created the endpoints has stopped: its snapshot (if it wrote one) is
+    rewritten with the runs added, and its journal segments replay on top as before.
+    """
     from chalicelib.domain.entities import Cause, Run
+    from chalicelib.domain.ids import run_id
+    from chalicelib.domain.timeutil import from_ms, to_ms
     from chalicelib.local import journal, persistence
     from chalicelib.local.journal import Record
     from chalicelib.store.runs import to_item
@@ -72,8 +109,8 @@ def preload(folder: Path, count: int, first_expiry_s: float) -> int:
         Run(
             endpoint_id="x",
             id="x",
-            tenant_id="preload",
-            job_id="job_preload",
+            tenant_id=TENANT,
+            job_id=job_id,
             status="success",
             started_at=now,
             finished_at=now + timedelta(milliseconds=80),
@@ -86,23 +123,37 @@ def preload(folder: Path, count: int, first_expiry_s: float) -> int:
             cause=Cause("baseline", "baseline-interval"),
         )
     ).serialize()
+    # pynamodb hands binary attributes (the compressed body) over as bytes; the wire and the
+    # state folder carry them in base64, as DynamoDB's JSON does.
+    for name, value in template.items():
+        if isinstance(value.get("B"), bytes):
+            template[name] = {"B": base64.b64encode(value["B"]).decode()}
+    retention_ms = to_ms(now + timedelta(days=RETENTION_DAYS)) - to_ms(now)
+    snapshot = folder / persistence.SNAPSHOT
+    kept: list[bytes] = []
+    next_segment = 1
+    if snapshot.exists():
+        bodies = journal.read_bodies(snapshot, journal.ReadReport())
+        next_segment = int(json.loads(next(bodies))["nextSegment"])
+        kept = [journal.frame(body) for body in bodies]
 
     def lines() -> Any:
-        yield persistence.snapshot_header(now, 1)
-        for i in range(count):
+        yield persistence.snapshot_header(now, next_segment)
+        yield from kept
+        for expiry_s, endpoint in history(endpoints, count, time.time() + 60):
+            started_ms = int(expiry_s * 1000) - retention_ms
             item = dict(template)
-            endpoint = f"ep_preload_{i % 1000:04d}"
-            run = f"run_{i:09d}"
-            expires = int(first_expiry_s + i / CREATION_RATE)
             item["endpointId"] = {"S": endpoint}
-            item["runId"] = {"S": run}
-            item["expiresAt"] = {"N": str(expires)}
+            item["runId"] = {"S": run_id(from_ms(started_ms))}
+            item["startedAt"] = {"N": str(started_ms)}
+            item["slotAt"] = {"N": str(started_ms)}
+            item["finishedAt"] = {"N": str(started_ms + 80)}
+            item["expiresAt"] = {"N": str(int(expiry_s))}
             key = {"endpointId": item["endpointId"], "runId": item["runId"]}
-            yield journal.record_line(Record("runs", key, float(expires), item))
+            yield journal.record_line(Record("runs", key, float(int(expiry_s)), item))
 
-    persistence.ensure_folder(folder)
     persistence.write_snapshot(folder, lines())
-    return (folder / persistence.SNAPSHOT).stat().st_size
+    return snapshot.stat().st_size
 
 
 class SoakTarget(BaseHTTPRequestHandler):
@@ -288,6 +339,39 @@ def read_runs(store_url: str, ids: list[str]) -> list[tuple[float, float]]:
     return found
 
 
+def create_endpoints(
+    base: str, target: str, rng: random.Random
+) -> tuple[str, list[tuple[str, float]]]:
+    """Create the soak's tenant, job and endpoints; (job id, [(endpoint id, interval s)])."""
+    created = httpx.post(
+        f"{base}/admin/tenants",
+        json={
+            "name": "Soak",
+            "id": TENANT,
+            "limits": {
+                "maxEndpoints": 100_000,
+                "mutationsPerMinute": 1_000_000,
+                "readsPerMinute": 1_000_000,
+            },
+        },
+        headers={"x-admin-token": ADMIN_TOKEN},
+        trust_env=False,
+        timeout=60,
+    ).json()
+    key = created["apiKey"]["key"]
+    endpoints: list[tuple[str, float]] = []
+    with httpx.Client(headers={"x-api-key": key}, timeout=60, trust_env=False) as c:
+        job = c.post(f"{base}/jobs", json={"name": "soak"}).json()["id"]
+        for i in range(ENDPOINTS):
+            interval = rng.randint(2, 10)
+            ep = c.post(
+                f"{base}/jobs/{job}/endpoints",
+                json={"name": f"e{i}", "url": target, "baselineIntervalMs": interval * 1000},
+            ).json()
+            endpoints.append((ep["id"], float(interval)))
+    return job, endpoints
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="lateness and memory of a long-running stack")
     parser.add_argument("--minutes", type=float, default=60)
@@ -308,51 +392,36 @@ def main() -> None:
     target = f"http://127.0.0.1:{server.server_address[1]}/"
     with tempfile.TemporaryDirectory(prefix="cronpilot-soak-") as tmp:
         home = Path(tmp)
+        # The endpoints are created first, on a stack of their own, so that the preloaded
+        # history lies in their partitions: the stack's ids are its own to choose.
+        setup = start_stack(home, deadline_s=120)
+        try:
+            job, endpoints = create_endpoints(setup.base, target, rng)
+        finally:
+            setup.stop()
+        ids = [endpoint for endpoint, _ in endpoints]
         began = time.monotonic()
-        size = preload(home / "dynamodb-cronpilot-local", args.preload, time.time() + 60)
+        size = preload(home / "dynamodb-cronpilot-local", endpoints, job, args.preload)
         preload_s = time.monotonic() - began
         print(f"preloaded {args.preload} runs ({size / 1e6:.0f} MB) in {preload_s:.0f} s")
         began = time.monotonic()
         stack = start_stack(home, deadline_s=900)
         start_s = time.monotonic() - began
         print(f"stack started in {start_s:.0f} s", flush=True)
+        # The slots that fell due while the stack was down run at once, late by the downtime:
+        # the soak measures a stack running, so its clock starts once they are done.
+        time.sleep(WARMUP_S)
         try:
-            created = httpx.post(
-                f"{stack.base}/admin/tenants",
-                json={
-                    "name": "Soak",
-                    "id": "soak",
-                    "limits": {
-                        "maxEndpoints": 100_000,
-                        "mutationsPerMinute": 1_000_000,
-                        "readsPerMinute": 1_000_000,
-                    },
-                },
-                headers={"x-admin-token": ADMIN_TOKEN},
-                trust_env=False,
-                timeout=60,
-            ).json()
-            key = created["apiKey"]["key"]
-            ids: list[str] = []
-            with httpx.Client(headers={"x-api-key": key}, timeout=60, trust_env=False) as c:
-                job = c.post(f"{stack.base}/jobs", json={"name": "soak"}).json()["id"]
-                for i in range(ENDPOINTS):
-                    interval = rng.randint(2, 10) * 1000
-                    ep = c.post(
-                        f"{stack.base}/jobs/{job}/endpoints",
-                        json={"name": f"e{i}", "url": target, "baselineIntervalMs": interval},
-                    ).json()
-                    ids.append(ep["id"])
-                sampler = Sampler(stack.process.pid)
-                sampling = threading.Thread(target=sampler.run, daemon=True)
-                soak_start = time.time()
-                sampling.start()
-                deadline = soak_start + args.minutes * 60
-                while time.time() < deadline:
-                    time.sleep(min(30.0, max(0.0, deadline - time.time())))
-                    print(f"{(time.time() - soak_start) / 60:.0f} min", flush=True)
-                soak_end = time.time()
-                sampler.stop.set()
+            sampler = Sampler(stack.process.pid)
+            sampling = threading.Thread(target=sampler.run, daemon=True)
+            soak_start = time.time()
+            sampling.start()
+            deadline = soak_start + args.minutes * 60
+            while time.time() < deadline:
+                time.sleep(min(30.0, max(0.0, deadline - time.time())))
+                print(f"{(time.time() - soak_start) / 60:.0f} min", flush=True)
+            soak_end = time.time()
+            sampler.stop.set()
             # Runs started after the end are left out by the windows: no pause needed.
             runs = read_runs(stack.store_url, ids)
         finally:
