@@ -34,6 +34,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.notes import write_keeping_notes
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "api_latency.txt"
 HOST = "127.0.0.1"
@@ -241,8 +243,7 @@ def record_on_stack(run: Callable[[Stack, int], str], requests: int, results: Pa
             report = run(stack, requests)
         finally:
             stack.stop()
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(report)
+    write_keeping_notes(results, report)
     print(report)
 
 

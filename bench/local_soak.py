@@ -43,6 +43,7 @@ import httpx
 
 from bench.api_latency import ADMIN_TOKEN, children, percentile, rss_kb, start_stack
 from bench.engine_lateness import cpu_seconds
+from bench.notes import kept_notes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "local_soak.txt"
 ENDPOINTS = 100
@@ -291,17 +292,6 @@ def trend(values: list[float], step_s: float) -> Trend:
     mean_x = statistics.mean(xs)
     spread = sum((x - mean_x) ** 2 for x in xs)
     return Trend(slope, (residual / (len(values) - 2) / spread) ** 0.5)
-
-
-def kept_notes(path: Path) -> list[str]:
-    """What follows the first `## ` heading of an earlier results file."""
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith("## "):
-            return lines[index:]
-    return []
 
 
 def read_runs(store_url: str, ids: list[str]) -> list[tuple[float, float]]:

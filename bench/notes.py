@@ -1,0 +1,24 @@
+"""Results files keep their hand-written notes: what follows the first `## ` heading survives
+a re-run, which rewrites only the measured part above it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def kept_notes(path: Path) -> list[str]:
+    """What follows the first `## ` heading of an earlier results file."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("## "):
+            return lines[index:]
+    return []
+
+
+def write_keeping_notes(path: Path, report: str) -> None:
+    """Write `report` (no `## ` heading of its own) to `path`, then the notes it held."""
+    notes = kept_notes(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.rstrip("\n") + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else ""))
