@@ -39,3 +39,14 @@ def test_a_rerun_rewrites_the_measured_part_and_keeps_the_notes(tmp_path: Path) 
     write_keeping_notes(results, "# Bench\n\nsecond figures")
 
     assert results.read_text() == "# Bench\n\nsecond figures\n\n## Notes\n\nwhy the figures moved\n"
+
+
+def test_notes_can_start_at_a_named_heading_below_the_reports_own(tmp_path: Path) -> None:
+    results = tmp_path / "lateness.txt"
+    results.write_text("# Bench\n\n## Generated part\nold\n\n## Earlier runs\n\n| a row |\n")
+
+    write_keeping_notes(results, "# Bench\n\n## Generated part\nnew\n", heading="## Earlier runs")
+
+    assert results.read_text() == (
+        "# Bench\n\n## Generated part\nnew\n\n## Earlier runs\n\n| a row |\n"
+    )
