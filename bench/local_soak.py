@@ -398,10 +398,10 @@ def main() -> None:
         stack = start_stack(home, deadline_s=900)
         start_s = time.monotonic() - began
         print(f"stack started in {start_s:.0f} s", flush=True)
-        # The slots that fell due while the stack was down run at once, late by the downtime:
-        # the soak measures a stack running, so its clock starts once they are done.
-        time.sleep(WARMUP_S)
         try:
+            # The slots that fell due while the stack was down run at once, late by the
+            # downtime: the soak measures a stack running, so its clock starts once they ran.
+            time.sleep(WARMUP_S)
             sampler = Sampler(stack.process.pid)
             sampling = threading.Thread(target=sampler.run, daemon=True)
             soak_start = time.time()
