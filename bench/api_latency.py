@@ -147,6 +147,27 @@ def start_stack(home: Path, deadline_s: float = 90.0, **extra_env: str) -> Stack
     return Stack(process, base, match.group(1), home)
 
 
+def unlimited_tenant(base: str, name: str, tenant_id: str, timeout_s: float = 60) -> str:
+    """Create a tenant whose rate and endpoint limits stay out of a benchmark's way; its key."""
+    created = httpx.post(
+        f"{base}/admin/tenants",
+        json={
+            "name": name,
+            "id": tenant_id,
+            "limits": {
+                "maxEndpoints": 100_000,
+                "mutationsPerMinute": 1_000_000,
+                "readsPerMinute": 1_000_000,
+            },
+        },
+        headers={"x-admin-token": ADMIN_TOKEN},
+        trust_env=False,
+        timeout=timeout_s,
+    )
+    created.raise_for_status()
+    return str(created.json()["apiKey"]["key"])
+
+
 def seed_runs(store_url: str, endpoint_id: str, job_id: str, tenant_id: str, count: int) -> None:
     """Write runs straight into the store (the API has no route that creates runs)."""
     os.environ.update(

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.api_latency import ADMIN_TOKEN, percentile, stack_rss_kb, start_stack
+from bench.api_latency import percentile, stack_rss_kb, start_stack, unlimited_tenant
 from bench.notes import write_keeping_notes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engine_lateness.txt"
@@ -175,21 +175,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cronpilot-lateness-") as tmp:
         stack = start_stack(Path(tmp))
         try:
-            created = httpx.post(
-                f"{stack.base}/admin/tenants",
-                json={
-                    "name": "Lateness",
-                    "id": "lateness",
-                    "limits": {
-                        "maxEndpoints": 100_000,
-                        "mutationsPerMinute": 1_000_000,
-                        "readsPerMinute": 1_000_000,
-                    },
-                },
-                headers={"x-admin-token": ADMIN_TOKEN},
-                trust_env=False,
-            ).json()
-            key = created["apiKey"]["key"]
+            key = unlimited_tenant(stack.base, "Lateness", "lateness", timeout_s=5)
             plan = [(100, args.seconds)] + [
                 (int(n), args.ramp_seconds) for n in args.ramp.split(",") if n
             ]

@@ -25,30 +25,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.api_latency import ADMIN_TOKEN, children, start_stack
+from bench.api_latency import children, start_stack, unlimited_tenant
 
 RESULTS = Path(__file__).resolve().parent / "results" / "local_crash.txt"
 CLIENTS = 4
-
-
-def create_tenant(base: str) -> str:
-    created = httpx.post(
-        f"{base}/admin/tenants",
-        json={
-            "name": "Crash",
-            "id": "crash",
-            "limits": {
-                "maxEndpoints": 100_000,
-                "mutationsPerMinute": 1_000_000,
-                "readsPerMinute": 1_000_000,
-            },
-        },
-        headers={"x-admin-token": ADMIN_TOKEN},
-        trust_env=False,
-        timeout=30,
-    )
-    created.raise_for_status()
-    return str(created.json()["apiKey"]["key"])
 
 
 def create_until_killed(
@@ -103,7 +83,7 @@ def main() -> None:
             stack = start_stack(home, deadline_s=300)
             starts.append(time.monotonic() - started)
             if not key:
-                key = create_tenant(stack.base)
+                key = unlimited_tenant(stack.base, "Crash", "crash", timeout_s=30)
             lost = missing(stack.base, key, expected)
             if lost:
                 failures.append(f"round {round_no}: {lost} acknowledged endpoints missing")

@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from bench.api_latency import ADMIN_TOKEN, children, percentile, rss_kb, start_stack
+from bench.api_latency import children, percentile, rss_kb, start_stack, unlimited_tenant
 from bench.engine_lateness import cpu_seconds
 from bench.notes import kept_notes
 
@@ -333,22 +333,7 @@ def create_endpoints(
     base: str, target: str, rng: random.Random
 ) -> tuple[str, list[tuple[str, float]]]:
     """Create the soak's tenant, job and endpoints; (job id, [(endpoint id, interval s)])."""
-    created = httpx.post(
-        f"{base}/admin/tenants",
-        json={
-            "name": "Soak",
-            "id": TENANT,
-            "limits": {
-                "maxEndpoints": 100_000,
-                "mutationsPerMinute": 1_000_000,
-                "readsPerMinute": 1_000_000,
-            },
-        },
-        headers={"x-admin-token": ADMIN_TOKEN},
-        trust_env=False,
-        timeout=60,
-    ).json()
-    key = created["apiKey"]["key"]
+    key = unlimited_tenant(base, "Soak", TENANT)
     endpoints: list[tuple[str, float]] = []
     with httpx.Client(headers={"x-api-key": key}, timeout=60, trust_env=False) as c:
         job = c.post(f"{base}/jobs", json={"name": "soak"}).json()["id"]
