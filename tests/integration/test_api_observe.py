@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -92,6 +93,39 @@ def test_run_detail(api: Api, endpoint: dict[str, Any], runs: list[Run]) -> None
         "method": "GET",
     }
     assert api.get("/api/runs/run_0000000000000_missing").status == 404
+
+
+def test_a_run_is_found_by_its_id_among_runs_started_in_the_same_millisecond(
+    deps: Deps, endpoint: dict[str, Any], clock: ManualClock
+) -> None:
+    # No index by run id: the lookup reads the tenant's runs at the start the id carries.
+    started = T0 + timedelta(minutes=1)
+    same_ms = [
+        replace(_run(endpoint, 1), endpoint_id=f"ep_{n}", id=run_id(started), response_body=n)
+        for n in range(3)
+    ]
+    elsewhere = replace(same_ms[0], tenant_id="other", id=run_id(started))
+    for run in [*same_ms, elsewhere]:
+        deps.runs.put(run)
+    now = clock.now()
+    for run in same_ms:
+        found = deps.runs.get("acme", run.id, now)
+        assert found is not None
+        assert (found.endpoint_id, found.response_body) == (run.endpoint_id, run.response_body)
+    assert deps.runs.get("acme", elsewhere.id, now) is None
+    assert deps.runs.get("other", elsewhere.id, now) is not None
+    assert deps.runs.get("other", same_ms[0].id, now) is None
+    # Same start, another run: not found.
+    assert deps.runs.get("acme", run_id(started), now) is None
+
+
+@pytest.mark.parametrize(
+    "wrong", ["garbage", "run_", "run_123_abc", "run_0000000000000_MISSING12", "sess_1"]
+)
+def test_run_ids_of_no_run_shape_are_not_found(api: Api, runs: list[Run], wrong: str) -> None:
+    reply = api.get(f"/api/runs/{wrong}")
+    assert reply.status == 404
+    assert reply.body["error"]["code"] == "NOT_FOUND"
 
 
 def test_health_summary(api: Api, endpoint: dict[str, Any], runs: list[Run]) -> None:
