@@ -7,15 +7,6 @@ top of a heap, so the store's resident memory crept up by about 1 MB a minute wi
 count: memory Python had freed, kept by the allocator. Two settings bound it: fewer arenas for
 the store process (set in its environment before it starts) and a trim at each TTL sweep pass.
 Elsewhere than glibc both are no-ops.
-
-The trim cannot reach what pymalloc holds, though: CPython takes memory for objects of up to
-512 bytes (most of an item's) in 1 MiB arenas, and gives an arena back only once every object in
-it is gone. Runs turning over (written all day, swept when they expire) leave arenas partly
-used, each kept by a few live objects: the store grew by 17-19 MB an hour in the soaks with a
-flat item count, while the objects in use did not grow. So the store allocates every Python
-object from glibc (`PYTHONMALLOC=malloc`), where the trim gives free pages back 4 KB at a time:
-a 24-minute soak went from +19.3 +- 2.0 to -19.8 +- 3.6 MB an hour (bench/results/local_soak.txt),
-for about 24 MB more to start with (glibc's per-object header). Set only where the trim exists.
 """
 
 from __future__ import annotations
@@ -27,20 +18,14 @@ from collections.abc import Callable, MutableMapping
 
 log = logging.getLogger("cronpilot-local.heap")
 
-# glibc and CPython read these once, at process start: they must be in the store's environment.
+# glibc reads it once, at process start: it must be in the store's environment.
 ARENA_ENV = "MALLOC_ARENA_MAX"
 ARENAS = "2"
-PYTHON_ALLOCATOR_ENV = "PYTHONMALLOC"
 
 
-def store_allocator(env: MutableMapping[str, str], trimmable: bool | None = None) -> None:
-    """The store's allocator settings, unless the user chose their own: few malloc arenas, and
-    Python objects from malloc where a trim can give their memory back (`trimmable`: found)."""
+def limit_arenas(env: MutableMapping[str, str]) -> None:
+    """Cap the store's malloc arenas unless the user set a cap of their own."""
     env.setdefault(ARENA_ENV, ARENAS)
-    if trimmable is None:
-        trimmable = _malloc_trim() is not None
-    if trimmable:
-        env.setdefault(PYTHON_ALLOCATOR_ENV, "malloc")
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -156,7 +156,7 @@ class LocalStack:
         def store_env(port: int) -> dict[str, str]:
             env = dict(self._env)
             apply_environment(env, aws_environment(o.region, f"http://{HOST}:{port}"))
-            heap_trim.store_allocator(env)
+            heap_trim.limit_arenas(env)
             return env
 
         self.store = StoreProcess.spawn(

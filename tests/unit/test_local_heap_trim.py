@@ -6,39 +6,16 @@ import platform
 
 import pytest
 
-from chalicelib.local.heap_trim import (
-    ARENA_ENV,
-    PYTHON_ALLOCATOR_ENV,
-    HeapTrim,
-    store_allocator,
-)
+from chalicelib.local.heap_trim import ARENA_ENV, HeapTrim, limit_arenas
 
 
 def test_arenas_are_capped_unless_the_user_set_a_cap() -> None:
     env: dict[str, str] = {"PATH": "/usr/bin"}
-    store_allocator(env, trimmable=False)
+    limit_arenas(env)
     assert env == {"PATH": "/usr/bin", ARENA_ENV: "2"}
     mine = {ARENA_ENV: "8"}
-    store_allocator(mine, trimmable=False)
+    limit_arenas(mine)
     assert mine == {ARENA_ENV: "8"}
-
-
-def test_python_objects_come_from_malloc_only_where_a_trim_returns_them() -> None:
-    env: dict[str, str] = {}
-    store_allocator(env, trimmable=True)
-    assert env == {ARENA_ENV: "2", PYTHON_ALLOCATOR_ENV: "malloc"}
-    mine = {PYTHON_ALLOCATOR_ENV: "pymalloc"}
-    store_allocator(mine, trimmable=True)
-    assert mine == {ARENA_ENV: "2", PYTHON_ALLOCATOR_ENV: "pymalloc"}
-
-
-def test_the_allocator_follows_what_this_machine_can_trim(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("ctypes.util.find_library", lambda name: None)
-    env: dict[str, str] = {}
-    store_allocator(env)
-    assert PYTHON_ALLOCATOR_ENV not in env
 
 
 def test_a_trim_asks_for_every_arena_and_reports_what_came_back() -> None:
