@@ -51,13 +51,22 @@ def engine_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def worker(engine_stack: Stack) -> Iterator[Worker]:
-    """The second executor, on the stack's store."""
-    running = Worker(store_url(engine_stack))
+def workers(engine_stack: Stack) -> Iterator[list[Worker]]:
+    """The second executor, on the stack's store, started once for the module."""
+    running = [Worker(store_url(engine_stack))]
     try:
         yield running
     finally:
-        running.close()
+        running[-1].close()
+
+
+@pytest.fixture
+def worker(engine_stack: Stack, workers: list[Worker]) -> Worker:
+    """The module's second executor; a new one if a test before killed it (a worker that gave
+    no answer in time is killed, and the next test must not fail on a broken pipe for it)."""
+    if workers[-1].process.poll() is not None:
+        workers[-1] = Worker(store_url(engine_stack))
+    return workers[-1]
 
 
 @pytest.fixture
