@@ -29,6 +29,7 @@ for _k, _v in {
 
 from moto import mock_aws  # noqa: E402
 
+from bench.api_latency import rss_kb  # noqa: E402
 from bench.notes import write_keeping_notes  # noqa: E402
 from chalicelib import deps as deps_module  # noqa: E402
 from chalicelib.clock import SystemClock  # noqa: E402
@@ -91,14 +92,6 @@ def slots(deps: Deps, url: str) -> list[QueuedSlot]:
     return made
 
 
-def resident_kb() -> int:
-    """This process's resident memory (VmRSS), in KB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def cold_batch(deps: Deps, url: str) -> tuple[int, int, float]:
     """Run a first batch on connections never used: (DynamoDB clients built, KB added, seconds)."""
     import botocore.session
@@ -117,13 +110,13 @@ def cold_batch(deps: Deps, url: str) -> tuple[int, int, float]:
     if forget is not None:
         forget()
     botocore.session.Session.create_client = counting
-    before = resident_kb()
+    before = rss_kb(os.getpid())
     t = time.perf_counter()
     try:
         assert on_runs_batch({"Records": records}) == {"batchItemFailures": []}
     finally:
         botocore.session.Session.create_client = build
-    return built.count("dynamodb"), resident_kb() - before, time.perf_counter() - t
+    return built.count("dynamodb"), rss_kb(os.getpid()) - before, time.perf_counter() - t
 
 
 def main() -> None:
