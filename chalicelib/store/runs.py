@@ -52,19 +52,19 @@ class RunRepo:
         started = ids.run_started_at(run_id)
         if started is None:
             return None
-        keys = RunItem.by_tenant.query(
+        entries = RunItem.by_tenant.query(
             tenant_id,
             RunItem.started_at == to_ms(started),
             filter_condition=RunItem.run_id == run_id,
         )
-        for key in keys:
-            try:
-                item = RunItem.get(key.endpoint_id, run_id)
-            except RunItem.DoesNotExist:
-                return None
-            run = to_entity(item)
-            return None if _expired(run, now) else run
-        return None
+        key = next(iter(entries), None)
+        if key is None:
+            return None
+        try:
+            run = to_entity(RunItem.get(key.endpoint_id, run_id))
+        except RunItem.DoesNotExist:
+            return None
+        return None if _expired(run, now) else run
 
     def page(
         self,
