@@ -16,7 +16,8 @@ system (heap_trim.py). Queries read only the partition they ask for
 (partition_query.py); a cancelled transaction restores its own items, not a copy of the
 tables (transactions.py); SQS receives do not count the whole queue per message and read the
 clock directly, and a long poll wakes when a delayed message comes due (sqs_speedups.py);
-connections stay open between requests until 20 s idle
+item answers skip botocore's shape walk, and condition expressions are tokenised once per text
+(moto_speedups.py); connections stay open between requests until 20 s idle
 (request_handler).
 """
 
@@ -40,6 +41,7 @@ from chalicelib.local import (
     gc_freeze,
     heap_trim,
     journal,
+    moto_speedups,
     partition_query,
     persistence,
     sqs_speedups,
@@ -350,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = stop_signal.StopSignals()
     disable_instance_tracking()
     partition_query.install()
+    moto_speedups.install()
     requests = gc_freeze.Requests()
     sqs_speedups.install(parked=requests.parked)
     transactions.install()
