@@ -165,11 +165,11 @@ def test_an_acknowledged_write_is_on_disk_when_the_reply_arrives(stack: Stack) -
     assert job.json()["id"].encode() in journaled
 
 
-def test_the_store_runs_with_few_malloc_arenas(stack: Stack) -> None:
+def test_the_store_runs_with_one_malloc_arena(stack: Stack) -> None:
     # Set before the store's first allocation, or glibc ignores it (chalicelib/local/heap_trim).
     assert stack.store_pid is not None
     environ = Path(f"/proc/{stack.store_pid}/environ").read_bytes().split(b"\0")
-    assert b"MALLOC_ARENA_MAX=2" in environ
+    assert b"MALLOC_ARENA_MAX=1" in environ
 
 
 # --- stacks of their own ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from chalicelib.local.heap_trim import ARENA_ENV, HeapTrim, limit_arenas
 def test_arenas_are_capped_unless_the_user_set_a_cap() -> None:
     env: dict[str, str] = {"PATH": "/usr/bin"}
     limit_arenas(env)
-    assert env == {"PATH": "/usr/bin", ARENA_ENV: "2"}
+    assert env == {"PATH": "/usr/bin", ARENA_ENV: "1"}
     mine = {ARENA_ENV: "8"}
     limit_arenas(mine)
     assert mine == {ARENA_ENV: "8"}
