@@ -46,6 +46,7 @@ from chalicelib.infra import provision  # noqa: E402
 from chalicelib.services.accounts import create_tenant  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from chalicelib.store.models import TABLES  # noqa: E402
+from tests.atomic_writes import atomic_item_writes  # noqa: E402
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 STACK = "cp-test"
@@ -95,8 +96,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
-    """One in-process moto for the session, with every table from infra/resources.json."""
-    with mock_aws():
+    """One in-process moto for the session, with every table from infra/resources.json, whose
+    conditional writes are atomic as DynamoDB's are (tests/atomic_writes.py)."""
+    with atomic_item_writes(), mock_aws():
         provision(STACK, "us-east-1")
         create_secrets_key("us-east-1")
         yield
