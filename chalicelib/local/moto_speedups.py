@@ -90,26 +90,36 @@ def _install_serializer() -> None:
     def is_dynamodb(serializer: Any) -> bool:
         return bool(serializer.service_model.service_name == "dynamodb")
 
+    def shortcut(self: Any, out: Any, shape: Any, key: str, plain: Callable[[], Any]) -> bool:
+        # Writes what `plain` makes, as the walker would; False leaves the value to the walker.
+        try:
+            value = plain()
+        except Unusual:
+            return False
+        self._default_serialize(out, value, shape, key)
+        return True
+
     def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if key and shape.name == ATTRIBUTE_VALUE and is_dynamodb(self):
-            try:
-                plain = attribute_value(value, self._base64)
-            except Unusual:
-                pass
-            else:
-                self._default_serialize(serialized, plain, shape, key)
-                return
+        if (
+            key
+            and shape.name == ATTRIBUTE_VALUE
+            and is_dynamodb(self)
+            and shortcut(self, serialized, shape, key, lambda: attribute_value(value, self._base64))
+        ):
+            return
         walk_structure(self, serialized, value, shape, key)
 
     def mapping(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if shape.value.name == ATTRIBUTE_VALUE and type(value) is dict and is_dynamodb(self):
-            try:
-                plain = {k: attribute_value(v, self._base64) for k, v in value.items()}
-            except Unusual:
-                pass
-            else:
-                self._default_serialize(serialized, plain, shape, key)
-                return
+        def plain() -> dict[str, Any]:
+            return {k: attribute_value(v, self._base64) for k, v in value.items()}
+
+        if (
+            shape.value.name == ATTRIBUTE_VALUE
+            and type(value) is dict
+            and is_dynamodb(self)
+            and shortcut(self, serialized, shape, key, plain)
+        ):
+            return
         walk_map(self, serialized, value, shape, key)
 
     _replace(JSONSerializer, "_serialize_type_structure", structure)
