@@ -115,8 +115,14 @@ def config_item(e: Endpoint) -> EndpointItem:
     return item
 
 
-def state_item(e: Endpoint) -> EndpointItem:
-    """The state item, at the state version the entity was read with (none when new)."""
+def saved_version(config: EndpointItem) -> int:
+    """The version a configuration item has once saved (its version attribute counts up)."""
+    return int(config.version) + 1 if config.version else 1
+
+
+def state_item(e: Endpoint, config_version: int | None = None) -> EndpointItem:
+    """The state item, at the state version the entity was read with (none when new), naming
+    `config_version` as the configuration's version when written with it."""
     item = EndpointItem(
         e.tenant_id,
         state_key(e.id),
@@ -140,6 +146,7 @@ def state_item(e: Endpoint) -> EndpointItem:
         state_changed_at=ms_or_none(e.state_changed_at),
         analysis_due_at=ms_or_none(e.analysis_due_at),
         updated_at=to_ms(e.updated_at),
+        config_version=config_version,
     )
     if e.state_version:
         item.version = e.state_version

@@ -20,6 +20,7 @@ from chalicelib.store.conditions import (
     Transactions,
     condition_failed,
 )
+from chalicelib.store.config_cache import VersionedCache
 from chalicelib.store.endpoint_items import (
     config_changed,
     config_item,
@@ -28,6 +29,7 @@ from chalicelib.store.endpoint_items import (
     is_state_key,
     merged,
     pair_up,
+    saved_version,
     state_changed,
     state_item,
     state_key,
@@ -62,6 +64,8 @@ class Won:
 class EndpointRepo:
     def __init__(self) -> None:
         self._transaction = Transactions(EndpointItem)
+        # Configurations read by claims, each trusted only at the version a state names.
+        self._configs: VersionedCache[EndpointItem] = VersionedCache()
 
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
         """Both items in one consistent query (the state key sorts right after the id)."""
@@ -111,9 +115,12 @@ class EndpointRepo:
         write_config = write_state = True
         if before is not None and endpoint.state_version is not None and endpoint.version:
             write_config = config_changed(before, endpoint)
-            write_state = state_changed(before, endpoint)
+            # A new configuration always comes with its state: the state's configVersion is
+            # what lets a claim trust a configuration it holds (config_cache.py).
+            write_state = write_config or state_changed(before, endpoint)
         config = config_item(endpoint) if write_config else None
-        state = state_item(endpoint) if write_state else None
+        config_version = saved_version(config) if config is not None else endpoint.version
+        state = state_item(endpoint, config_version) if write_state else None
         try:
             if config is not None and state is not None:
                 with self._transaction() as transaction:
@@ -139,6 +146,7 @@ class EndpointRepo:
             if condition_failed(exc, _LOST):
                 raise StaleWrite(endpoint.id) from None
             raise
+        self._configs.forget((endpoint.tenant_id, endpoint.id))
         for model in (RunItem, SessionItem):
             with model.batch_write() as batch:
                 for child in model.query(endpoint.id, attributes_to_get=_key_attrs(model)):
@@ -212,12 +220,8 @@ class EndpointRepo:
         if data is None:
             return None
         state = e.from_raw_data(data["Attributes"])
-        try:
-            # Consistent: the run's settle plans the next slot from this configuration when
-            # nothing wrote the endpoint since (a change after this read bumps the state's
-            # version and sends the settle back to a read).
-            config = e.get(tenant_id, endpoint_id, consistent_read=True)
-        except e.DoesNotExist:
+        config = self._config(tenant_id, endpoint_id, state)
+        if config is None:
             return None  # deleted between the two; the lock expires with nothing to settle
         # The state as it was; settling removes the token, and the condition let only an
         # expired lock through.
@@ -226,6 +230,24 @@ class EndpointRepo:
         state.lock_token = token
         state.version = int(state.version or 0) + 1
         return Won(merged(config, state), abandoned)
+
+    def _config(self, tenant_id: str, endpoint_id: str, state: EndpointItem) -> EndpointItem | None:
+        """The configuration at the version `state` names: the one held when it is that
+        version (both were written in one transaction), otherwise read by key."""
+        key = (tenant_id, endpoint_id)
+        held = self._configs.get(key, _int_or_none(state.config_version))
+        if held is not None:
+            return held
+        try:
+            # Consistent: the run's settle plans the next slot from this configuration when
+            # nothing wrote the endpoint since (a change after this read bumps the state's
+            # version and sends the settle back to a read).
+            config = EndpointItem.get(tenant_id, endpoint_id, consistent_read=True)
+        except EndpointItem.DoesNotExist:
+            self._configs.forget(key)
+            return None
+        self._configs.put(key, int(config.version or 0), config)
+        return config
 
     def extend_lock(self, tenant_id: str, endpoint_id: str, token: str, until: datetime) -> bool:
         """Hold the claim until `until`, if this execution still holds it."""
@@ -359,6 +381,10 @@ def _completed(page: list[EndpointItem]) -> Iterator[Endpoint]:
         config = configs.get((entry.tenant_id, endpoint_id_of(entry.endpoint_id)))
         if config is not None:  # deleted meanwhile otherwise
             yield merged(config, entry)
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _key_attrs(model: Any) -> list[str]:

@@ -207,6 +207,9 @@ class EndpointItem(_Base):
     signal_fingerprint = UnicodeAttribute(null=True, attr_name="signalFingerprint")
     state_changed_at = NumberAttribute(null=True, attr_name="stateChangedAt")
     analysis_due_at = NumberAttribute(null=True, attr_name="analysisDueAt")
+    # On state items: the version of the configuration written with them, so a claim can use a
+    # configuration it already holds (store/config_cache.py). Absent on older state items.
+    config_version = NumberAttribute(null=True, attr_name="configVersion")
     created_at = NumberAttribute(null=True, attr_name="createdAt")
     updated_at = NumberAttribute(null=True, attr_name="updatedAt")
     version = VersionAttribute()

@@ -103,14 +103,21 @@ def test_a_run_rewrites_the_state_and_leaves_the_configuration(
     assert state_after["last_run_at"] is not None
 
 
-def test_a_configuration_change_and_a_run_do_not_refuse_each_other(
+def test_a_configuration_change_and_a_run_both_land(
     deps: Deps, endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
     read = _get(deps, endpoint["id"])
     renamed = deps.endpoints.save(replace(read, name="Renamed"), before=read)
-    # A settle holding the state read before the rename still writes: it changed no config.
+    # The rename rewrote the state too, naming the new configuration's version (a claim trusts
+    # a configuration it holds only at that version), so a settle holding the state read
+    # before it is sent back to a read ...
     moved = replace(read, failure_count=2, next_run_at=read.next_run_at + timedelta(minutes=5))
-    deps.endpoints.save(moved, before=read)
+    with pytest.raises(StaleWrite):
+        deps.endpoints.save(moved, before=read)
+    # ... which the scheduling chokepoint, the settle's path, makes and retries from.
+    deps.scheduling.change(
+        "acme", endpoint["id"], lambda ep, now: (replace(ep, failure_count=2), Keep()), read
+    )
     both = _get(deps, endpoint["id"])
     assert both.name == "Renamed" and both.failure_count == 2
     assert renamed.version == both.version
