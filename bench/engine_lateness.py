@@ -221,6 +221,9 @@ def main() -> None:
     server.shutdown()
     assert first is not None
     ref = emulate_reference(first["intervals"], first["call_ms"], args.seconds)
+    if knee is None and saturated:
+        # A store too busy to answer is past the knee, though the phase has no p99 to show.
+        knee = f"at {saturated} endpoints, the first phase the stack could not keep up with"
     lines += [
         "",
         f"Knee: {knee or 'p99 stayed under 1 s over the whole ramp'}."
