@@ -23,7 +23,8 @@ MAX_ENTRIES = 10_000
 
 class VersionedCache(Generic[V]):
     """At most `limit` values, the least recently used dropped first; a value is returned only
-    for the version it was put with."""
+    for the version it was put with. Values are shared by the threads of a batch: read them,
+    never change them."""
 
     def __init__(self, limit: int = MAX_ENTRIES) -> None:
         self._limit = limit
