@@ -14,6 +14,7 @@ from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, Updat
 from chalicelib.domain.claim import too_early
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.timeutil import to_ms
+from chalicelib.store.codec import int_or_none
 from chalicelib.store.conditions import (
     CONDITION_FAILED,
     TRANSACTION_CONFLICT,
@@ -235,7 +236,7 @@ class EndpointRepo:
         """The configuration at the version `state` names: the one held when it is that
         version (both were written in one transaction), otherwise read by key."""
         key = (tenant_id, endpoint_id)
-        held = self._configs.get(key, _int_or_none(state.config_version))
+        held = self._configs.get(key, int_or_none(state.config_version))
         if held is not None:
             return held
         try:
@@ -381,10 +382,6 @@ def _completed(page: list[EndpointItem]) -> Iterator[Endpoint]:
         config = configs.get((entry.tenant_id, endpoint_id_of(entry.endpoint_id)))
         if config is not None:  # deleted meanwhile otherwise
             yield merged(config, entry)
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _key_attrs(model: Any) -> list[str]:
