@@ -12,22 +12,13 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import lock_duration
-from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.timing import Keep
-from chalicelib.engine.execute import Executor
-from chalicelib.engine.queue import QueuedSlot
 from chalicelib.store.endpoint_items import config_item, state_item, state_key
 from chalicelib.store.endpoints import StaleWrite
 from chalicelib.store.models import EndpointItem
 from tests.conftest import Api
 from tests.integration.fakes import StubCaller
-
-
-def _get(deps: Deps, endpoint_id: str) -> Endpoint:
-    found = deps.endpoints.get("acme", endpoint_id)
-    assert found is not None
-    return found
+from tests.integration.slots import endpoint_of, run_due
 
 
 def _versions(endpoint_id: str) -> tuple[int, int | None]:
@@ -38,13 +29,10 @@ def _versions(endpoint_id: str) -> tuple[int, int | None]:
     return int(config.version or 0), named
 
 
-def _run(deps: Deps, clock: ManualClock, endpoint_id: str) -> None:
-    ep = _get(deps, endpoint_id)
-    clock.set(max(clock.now(), ep.next_run_at))
-    slot = QueuedSlot(
-        ep.tenant_id, ep.id, ep.next_run_at, int(lock_duration(ep) / timedelta(milliseconds=1))
-    )
-    assert Executor(deps).run_slot(slot) is not None
+def _change(api: Api, job: dict[str, Any], endpoint: dict[str, Any], body: dict[str, Any]) -> None:
+    """Change the endpoint through the API, as a person would."""
+    reply = api.patch(f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}", body)
+    assert reply.status == 200, reply.body
 
 
 @pytest.fixture
@@ -69,8 +57,7 @@ def test_a_state_names_the_version_of_the_configuration_written_with_it(
     deps: Deps, api: Api, job: dict[str, Any], endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
     assert _versions(endpoint["id"]) == (1, 1)
-    reply = api.patch(f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}", {"name": "Renamed"})
-    assert reply.status == 200, reply.body
+    _change(api, job, endpoint, {"name": "Renamed"})
     assert _versions(endpoint["id"]) == (2, 2)
     clock.advance(timedelta(seconds=1))
     deps.scheduling.change(
@@ -84,7 +71,7 @@ def test_a_configuration_written_alone_rewrites_its_state(
 ) -> None:
     # Nothing but the name changes (not even updatedAt): the state is still written, naming
     # the new version, so no claim can pair it with the configuration before.
-    read = _get(deps, endpoint["id"])
+    read = endpoint_of(deps, endpoint["id"])
     state_before = EndpointItem.get("acme", state_key(endpoint["id"]), consistent_read=True)
     saved = deps.endpoints.save(replace(read, name="Renamed"), before=read)
     state_after = EndpointItem.get("acme", state_key(endpoint["id"]), consistent_read=True)
@@ -102,10 +89,10 @@ def test_a_second_claim_of_an_unchanged_endpoint_reads_no_configuration(
     stub: StubCaller,
     get_items: list[dict[str, Any]],
 ) -> None:
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     assert _config_reads(get_items, endpoint["id"]) == 1
-    _run(deps, clock, endpoint["id"])
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     assert _config_reads(get_items, endpoint["id"]) == 1
     assert [c.url for c in stub.calls] == [endpoint["url"]] * 3
 
@@ -119,18 +106,15 @@ def test_a_configuration_changed_between_runs_is_called_at_once(
     stub: StubCaller,
     get_items: list[dict[str, Any]],
 ) -> None:
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     moved = "https://api.example.com/v2/health"
-    reply = api.patch(
-        f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}", {"url": moved, "timeoutMs": 5000}
-    )
-    assert reply.status == 200, reply.body
-    _run(deps, clock, endpoint["id"])
+    _change(api, job, endpoint, {"url": moved, "timeoutMs": 5000})
+    run_due(deps, clock, endpoint["id"])
     assert [c.url for c in stub.calls] == [endpoint["url"], moved]
     assert stub.calls[-1].timeout_ms == 5000
     assert _config_reads(get_items, endpoint["id"]) == 2
     # The new version is held from then on.
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     assert [c.url for c in stub.calls][-1] == moved
     assert _config_reads(get_items, endpoint["id"]) == 2
 
@@ -147,12 +131,11 @@ def test_a_configuration_changed_during_a_call_is_used_by_the_next_claim(
 
     def change() -> None:
         stub.during = None
-        reply = api.patch(f"/api/jobs/{job['id']}/endpoints/{endpoint['id']}", {"url": moved})
-        assert reply.status == 200, reply.body
+        _change(api, job, endpoint, {"url": moved})
 
     stub.during = change
-    _run(deps, clock, endpoint["id"])  # the settle re-reads after the change
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])  # the settle re-reads after the change
+    run_due(deps, clock, endpoint["id"])
     assert [c.url for c in stub.calls] == [endpoint["url"], moved]
     assert _versions(endpoint["id"]) == (2, 2)
 
@@ -166,8 +149,8 @@ def test_a_state_naming_no_version_sends_the_claim_to_a_read(
 ) -> None:
     # As the release before writes an endpoint: both items whole, the state naming no
     # configuration version. Its claim must read the configuration, not trust one held.
-    _run(deps, clock, endpoint["id"])
-    ep = _get(deps, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
+    ep = endpoint_of(deps, endpoint["id"])
     moved = replace(ep, url="https://api.example.com/older-release")
     older_config = config_item(moved)
     older_config.save()
@@ -175,7 +158,7 @@ def test_a_state_naming_no_version_sends_the_claim_to_a_read(
     older_state.save()
     assert _versions(endpoint["id"])[1] is None
     get_items.clear()
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     assert stub.calls[-1].url == "https://api.example.com/older-release"
     assert _config_reads(get_items, endpoint["id"]) == 1
     # Its settle, written by this release, names the version again.
@@ -185,7 +168,7 @@ def test_a_state_naming_no_version_sends_the_claim_to_a_read(
 def test_a_deleted_endpoint_is_forgotten(
     deps: Deps, endpoint: dict[str, Any], clock: ManualClock, stub: StubCaller
 ) -> None:
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     held = len(deps.endpoints._configs)
-    deps.endpoints.delete(_get(deps, endpoint["id"]))
+    deps.endpoints.delete(endpoint_of(deps, endpoint["id"]))
     assert len(deps.endpoints._configs) == held - 1

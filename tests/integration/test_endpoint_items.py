@@ -12,12 +12,9 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import lock_duration
 from chalicelib.domain.entities import Endpoint
 from chalicelib.domain.timeutil import to_ms
 from chalicelib.domain.timing import Keep
-from chalicelib.engine.execute import Executor
-from chalicelib.engine.queue import QueuedSlot
 from chalicelib.store.endpoint_items import (
     STATE_FIELDS,
     config_item,
@@ -28,6 +25,7 @@ from chalicelib.store.endpoint_items import (
 from chalicelib.store.endpoints import StaleWrite
 from chalicelib.store.models import EndpointItem
 from tests.integration.fakes import StubCaller
+from tests.integration.slots import endpoint_of, run_due
 
 
 def _raw(tenant_id: str, key: str) -> dict[str, Any] | None:
@@ -37,24 +35,6 @@ def _raw(tenant_id: str, key: str) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = item.attribute_values
     return data
-
-
-def _get(deps: Deps, endpoint_id: str) -> Endpoint:
-    found = deps.endpoints.get("acme", endpoint_id)
-    assert found is not None
-    return found
-
-
-def _slot(ep: Endpoint) -> QueuedSlot:
-    return QueuedSlot(
-        ep.tenant_id, ep.id, ep.next_run_at, int(lock_duration(ep) / timedelta(milliseconds=1))
-    )
-
-
-def _run(deps: Deps, clock: ManualClock, endpoint_id: str) -> None:
-    ep = _get(deps, endpoint_id)
-    clock.set(max(clock.now(), ep.next_run_at))
-    assert Executor(deps).run_slot(_slot(ep)) is not None
 
 
 def _legacy(deps: Deps, ep: Endpoint) -> None:
@@ -83,7 +63,7 @@ def test_a_created_endpoint_is_a_configuration_and_a_state(
     assert config is not None and state is not None
     assert config["url"] == endpoint["url"] and "next_run_at" not in config
     assert "due_shard" not in config and "name" not in state
-    assert state["next_run_at"] == to_ms(_get(deps, endpoint["id"]).next_run_at)
+    assert state["next_run_at"] == to_ms(endpoint_of(deps, endpoint["id"]).next_run_at)
     # Only the configuration is in byJob: a run's writes to the state cost no copy there.
     assert config["job_id"] == endpoint["jobId"] and "job_id" not in state
     in_by_job = list(EndpointItem.by_job.query(endpoint["jobId"]))
@@ -95,7 +75,7 @@ def test_a_run_rewrites_the_state_and_leaves_the_configuration(
 ) -> None:
     before = _raw("acme", endpoint["id"])
     state_before = _raw("acme", state_key(endpoint["id"]))
-    _run(deps, clock, endpoint["id"])
+    run_due(deps, clock, endpoint["id"])
     assert _raw("acme", endpoint["id"]) == before
     state_after = _raw("acme", state_key(endpoint["id"]))
     assert state_before is not None and state_after is not None
@@ -106,7 +86,7 @@ def test_a_run_rewrites_the_state_and_leaves_the_configuration(
 def test_a_configuration_change_and_a_run_both_land(
     deps: Deps, endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
-    read = _get(deps, endpoint["id"])
+    read = endpoint_of(deps, endpoint["id"])
     renamed = deps.endpoints.save(replace(read, name="Renamed"), before=read)
     # The rename rewrote the state too, naming the new configuration's version (a claim trusts
     # a configuration it holds only at that version), so a settle holding the state read
@@ -118,7 +98,7 @@ def test_a_configuration_change_and_a_run_both_land(
     deps.scheduling.change(
         "acme", endpoint["id"], lambda ep, now: (replace(ep, failure_count=2), Keep()), read
     )
-    both = _get(deps, endpoint["id"])
+    both = endpoint_of(deps, endpoint["id"])
     assert both.name == "Renamed" and both.failure_count == 2
     assert renamed.version == both.version
     # A second writer of the same item still loses, on either item.
@@ -126,7 +106,7 @@ def test_a_configuration_change_and_a_run_both_land(
         deps.endpoints.save(replace(read, name="Again"), before=read)
     with pytest.raises(StaleWrite):
         deps.endpoints.save(replace(read, failure_count=3), before=read)
-    assert _get(deps, endpoint["id"]).failure_count == 2
+    assert endpoint_of(deps, endpoint["id"]).failure_count == 2
 
 
 def test_the_job_listing_and_the_due_index_return_whole_endpoints(
@@ -134,7 +114,7 @@ def test_the_job_listing_and_the_due_index_return_whole_endpoints(
 ) -> None:
     listed = deps.endpoints.list_by_job("acme", job["id"])
     assert [e.id for e in listed] == [endpoint["id"]]
-    assert listed[0] == _get(deps, endpoint["id"])
+    assert listed[0] == endpoint_of(deps, endpoint["id"])
     ep = listed[0]
     due = [
         e
@@ -151,7 +131,7 @@ def test_a_listing_that_sees_one_item_of_an_endpoint_leaves_it_out(
 ) -> None:
     # The byJob index shows the two items of a creation or a delete one at a time on AWS
     # (moto's indexes are synchronous, so the other item is removed by hand here).
-    ep = _get(deps, endpoint["id"])
+    ep = endpoint_of(deps, endpoint["id"])
     EndpointItem(ep.tenant_id, state_key(ep.id)).delete(add_version_condition=False)
     assert deps.endpoints.list_by_job("acme", ep.job_id) == []
     assert pair_up([config_item(ep)]) == []
@@ -162,7 +142,7 @@ def test_a_listing_that_sees_one_item_of_an_endpoint_leaves_it_out(
 
 
 def test_a_delete_removes_both_items(deps: Deps, endpoint: dict[str, Any]) -> None:
-    deps.endpoints.delete(_get(deps, endpoint["id"]))
+    deps.endpoints.delete(endpoint_of(deps, endpoint["id"]))
     assert _raw("acme", endpoint["id"]) is None
     assert _raw("acme", state_key(endpoint["id"])) is None
     assert deps.endpoints.get("acme", endpoint["id"]) is None
@@ -171,21 +151,21 @@ def test_a_delete_removes_both_items(deps: Deps, endpoint: dict[str, Any]) -> No
 def test_an_endpoint_in_the_older_layout_is_read_then_split_by_its_claim(
     deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock, stub: StubCaller
 ) -> None:
-    ep = _get(deps, endpoint["id"])
+    ep = endpoint_of(deps, endpoint["id"])
     _legacy(deps, ep)
-    old = _get(deps, endpoint["id"])
+    old = endpoint_of(deps, endpoint["id"])
     assert old.state_version is None
     assert replace(old, version=0, state_version=0) == replace(ep, version=0, state_version=0)
     assert [e.id for e in deps.endpoints.list_by_job("acme", job["id"])] == [ep.id]
     due = list(deps.endpoints.due(str(ep.due_shard), to_ms(ep.next_run_at)))
     assert [e.id for e in due] == [ep.id] and due[0].state_version is None
 
-    _run(deps, clock, endpoint["id"])  # the claim splits it, then claims the state item
+    run_due(deps, clock, endpoint["id"])  # the claim splits it, then claims the state item
 
     config = _raw("acme", endpoint["id"])
     assert config is not None
     assert not set(config) & set(STATE_FIELDS) - {"updated_at"}, "state left in the config"
-    after = _get(deps, endpoint["id"])
+    after = endpoint_of(deps, endpoint["id"])
     assert after.state_version is not None and after.last_run_at is not None
     assert after.name == ep.name and after.url == ep.url
     assert len(stub.calls) == 1
@@ -194,25 +174,25 @@ def test_an_endpoint_in_the_older_layout_is_read_then_split_by_its_claim(
 def test_an_older_endpoint_is_split_by_a_configuration_change(
     deps: Deps, endpoint: dict[str, Any]
 ) -> None:
-    _legacy(deps, _get(deps, endpoint["id"]))
-    old = _get(deps, endpoint["id"])
+    _legacy(deps, endpoint_of(deps, endpoint["id"]))
+    old = endpoint_of(deps, endpoint["id"])
     deps.endpoints.save(replace(old, name="Split"), before=old)
     assert _raw("acme", state_key(endpoint["id"])) is not None
-    assert _get(deps, endpoint["id"]).name == "Split"
+    assert endpoint_of(deps, endpoint["id"]).name == "Split"
 
 
 def test_an_older_endpoint_moves_shard_and_is_marked_enqueued(
     deps: Deps, endpoint: dict[str, Any], clock: ManualClock
 ) -> None:
-    ep = _get(deps, endpoint["id"])
+    ep = endpoint_of(deps, endpoint["id"])
     _legacy(deps, ep)
     assert ep.due_shard is not None
     assert deps.endpoints.move_shard("acme", ep.id, ep.due_shard, "99")
     assert not deps.endpoints.move_shard("acme", ep.id, ep.due_shard, "98")
-    moved = _get(deps, endpoint["id"])
+    moved = endpoint_of(deps, endpoint["id"])
     assert moved.due_shard == "99" and moved.state_version is None
     assert deps.endpoints.mark_enqueued("acme", ep.id, moved.next_run_at, clock.now())
-    marked = _get(deps, endpoint["id"])
+    marked = endpoint_of(deps, endpoint["id"])
     assert marked.state_version is not None and marked.enqueued_slot == moved.next_run_at
 
 
@@ -239,7 +219,7 @@ def test_a_transaction_cancelled_by_a_conflicting_write_is_retried(
         return commit(self)
 
     monkeypatch.setattr(TransactWrite, "_commit", conflicting)
-    read = _get(deps, endpoint["id"])
+    read = endpoint_of(deps, endpoint["id"])
     with pytest.raises(StaleWrite):
         deps.endpoints.save(replace(read, name="Both", failure_count=1), before=read)
     # Through the scheduling chokepoint, the API's path, the conflict is re-read and retried.
@@ -247,12 +227,12 @@ def test_a_transaction_cancelled_by_a_conflicting_write_is_retried(
         "acme", endpoint["id"], lambda ep, now: (replace(ep, name="Both", failure_count=1), Keep())
     )
     assert changed.name == "Both" and len(attempts) == 3
-    assert _get(deps, endpoint["id"]).name == "Both"
+    assert endpoint_of(deps, endpoint["id"]).name == "Both"
 
 
 def _state_as_the_release_before(deps: Deps, endpoint_id: str) -> None:
     """Rewrite the state item as the release before wrote it: carrying its job's id."""
-    ep = _get(deps, endpoint_id)
+    ep = endpoint_of(deps, endpoint_id)
     item = state_item(ep)
     item.job_id = ep.job_id
     item.save()
@@ -268,9 +248,9 @@ def test_a_state_item_with_its_job_lists_once_and_leaves_byjob_at_its_settle(
     _state_as_the_release_before(deps, endpoint["id"])
     assert _by_job(job["id"]) == [endpoint["id"], state_key(endpoint["id"])]
     listed = deps.endpoints.list_by_job("acme", job["id"])
-    assert listed == [_get(deps, endpoint["id"])]
+    assert listed == [endpoint_of(deps, endpoint["id"])]
 
-    _run(deps, clock, endpoint["id"])  # the claim updates it in place; the settle rewrites it
+    run_due(deps, clock, endpoint["id"])  # the claim updates it in place; the settle rewrites it
 
     assert _by_job(job["id"]) == [endpoint["id"]]
     after = deps.endpoints.list_by_job("acme", job["id"])
@@ -282,7 +262,7 @@ def test_a_listing_reads_every_state_of_a_large_job(
     deps: Deps, endpoint: dict[str, Any], job: dict[str, Any]
 ) -> None:
     # More endpoints than one BatchGetItem reads: the listing must not lose the rest.
-    template = _get(deps, endpoint["id"])
+    template = endpoint_of(deps, endpoint["id"])
     made = [
         deps.endpoints.save(replace(template, id=f"ep_many{n:03d}", version=0, state_version=None))
         for n in range(120)
@@ -296,7 +276,7 @@ def test_a_listing_reads_every_state_of_a_large_job(
 def test_the_analysis_index_finds_the_job_of_a_state_item_without_one(
     deps: Deps, endpoint: dict[str, Any], job: dict[str, Any], clock: ManualClock
 ) -> None:
-    ep = _get(deps, endpoint["id"])
+    ep = endpoint_of(deps, endpoint["id"])
     assert ep.due_shard is not None
     due = deps.endpoints.save(replace(ep, analysis_due_at=clock.now()), before=ep)
     assert "job_id" not in (_raw("acme", state_key(ep.id)) or {"job_id": "?"})

@@ -11,13 +11,14 @@ import pytest
 
 from chalicelib.clock import ManualClock
 from chalicelib.deps import Deps
-from chalicelib.domain.claim import CLAIM_SKEW, lock_duration
+from chalicelib.domain.claim import CLAIM_SKEW
 from chalicelib.domain.entities import Endpoint, Run
 from chalicelib.engine.caller import CallResult
 from chalicelib.engine.execute import Executor
 from chalicelib.engine.queue import QueuedSlot as Slot
 from tests.conftest import T0, Api
 from tests.integration.fakes import StubCaller
+from tests.integration.slots import due_slot, slot_of
 
 
 def _ep(deps: Deps, endpoint: dict[str, Any]) -> Endpoint:
@@ -28,10 +29,7 @@ def _ep(deps: Deps, endpoint: dict[str, Any]) -> Endpoint:
 
 def _due(deps: Deps, endpoint: dict[str, Any], clock: ManualClock) -> Slot:
     """Move the clock to the endpoint's slot and return it."""
-    ep = _ep(deps, endpoint)
-    if ep.next_run_at > clock.now():
-        clock.set(ep.next_run_at)
-    return Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+    return due_slot(deps, clock, endpoint["id"])
 
 
 def test_a_slot_runs_once_and_plans_the_next(
@@ -79,7 +77,7 @@ def test_a_slot_whose_time_has_not_come_is_refused_and_sent_back(
     queue = SentBack()
     monkeypatch.setattr(deps, "queue", queue)
     ep = _ep(deps, endpoint)
-    slot = Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+    slot = slot_of(ep)
 
     clock.set(slot.at - CLAIM_SKEW - timedelta(milliseconds=1))
     assert Executor(deps).run_slot(slot) is None
@@ -243,7 +241,7 @@ def test_a_one_shot_claimed_within_the_skew_is_consumed(
 ) -> None:
     api.post(f"/api/endpoints/{endpoint['id']}/hints/oneshot", {"nextRunInMs": 5000})
     ep = _ep(deps, endpoint)
-    slot = Slot("acme", ep.id, ep.next_run_at, int(lock_duration(ep).total_seconds() * 1000))
+    slot = slot_of(ep)
     clock.set(slot.at - CLAIM_SKEW)  # this executor's clock runs ahead of the sender's
     run = Executor(deps).run_slot(slot)
     assert run is not None and run.source == "ai-oneshot"
