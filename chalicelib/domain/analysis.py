@@ -39,12 +39,17 @@ class RunObservation:
 
 
 def observe_run(
-    before: Endpoint, after: Endpoint, signal: str | None, now: datetime
+    before: Endpoint,
+    after: Endpoint,
+    signal: str | None,
+    now: datetime,
+    run_started: datetime | None = None,
 ) -> RunObservation:
     """Mark `after` (the settled endpoint) for analysis if the run changed its state.
 
     `signal` is the run's body fingerprint, None when there was no object body (a timeout
-    keeps the last known signal rather than counting as a change).
+    keeps the last known signal rather than counting as a change). `run_started` is the run's
+    own start (its record's), by default the instant it is planned from.
     """
     streak_changed = (before.failure_count == 0) != (after.failure_count == 0)
     # A first body is news too, for siblings as much as for the endpoint: a job set up while
@@ -52,9 +57,13 @@ def observe_run(
     new_signal = signal is not None and signal != before.signal_fingerprint
     updated = replace(after, signal_fingerprint=signal or before.signal_fingerprint)
     if streak_changed or new_signal:
-        return RunObservation(
-            replace(updated, state_changed_at=now, analysis_due_at=now), urgent=True
+        changed = replace(
+            updated,
+            state_changed_at=now,
+            state_changed_by=run_started or after.last_run_at,
+            analysis_due_at=now,
         )
+        return RunObservation(changed, urgent=True)
     if after.failure_count > before.failure_count:
         due = now if before.analysis_due_at is None else min(before.analysis_due_at, now)
         return RunObservation(replace(updated, analysis_due_at=due), urgent=False)
@@ -76,6 +85,22 @@ class Verdict:
 def sibling_changes(endpoints: Sequence[Endpoint], exclude: str) -> dict[str, datetime]:
     """When each of the job's other endpoints last changed state (those that ever did)."""
     return {e.id: e.state_changed_at for e in endpoints if e.id != exclude and e.state_changed_at}
+
+
+def changes_read(endpoints: Sequence[Endpoint], last: AnalysisSession | None) -> frozenset[str]:
+    """The endpoints whose last state change came from an answer the last session read.
+
+    A run's record is written before its settle stamps the change, so a session can read the
+    answer while the state it reads beside it is the one before: the stamp lands after.
+    """
+    read = last.answers_read if last is not None else None
+    if not read:
+        return frozenset()
+    return frozenset(
+        e.id
+        for e in endpoints
+        if e.state_changed_by is not None and e.id in read and e.state_changed_by <= read[e.id]
+    )
 
 
 def first_answers_pending(
@@ -108,6 +133,7 @@ def _sibling_news(
     last: AnalysisSession | None,
     since: datetime | None,
     watched: AbstractSet[str],
+    read: AbstractSet[str],
 ) -> _SiblingNews:
     """Whether a sibling changed after what the last session's context held.
 
@@ -115,7 +141,7 @@ def _sibling_news(
     whose change was stamped before the session read the job but written after it would
     otherwise be missed.
     """
-    news = {sid: t for sid, t in siblings.items() if sid not in watched}
+    news = {sid: t for sid, t in siblings.items() if sid not in watched and sid not in read}
     if last is None or last.siblings_seen is None:
         found = any(since is None or t > since for t in news.values())
         return _SiblingNews(found, first_answers_only=False)
@@ -131,6 +157,7 @@ def verdict(
     now: datetime,
     watched: AbstractSet[str] = frozenset(),
     first_answers_until: datetime | None = None,
+    read: AbstractSet[str] = frozenset(),
 ) -> Verdict:
     """Due when it was never analysed, when its own or a sibling's state changed since the last
     session, when the session's requested re-analysis time has come, or, once it has run since
@@ -141,6 +168,8 @@ def verdict(
     on, not news: the endpoint hears of them when a reflex fires and marks it.
     `first_answers_until` is what `first_answers_pending` returns: news made only of
     siblings' first answers waits for it, once the endpoint has had its first look.
+    `read` is what `changes_read` returns: those changes are not news, nor is the mark their
+    run made.
     """
     # A change during the last session may not have been read by it: count from its start.
     since = last.analyzed_at - timedelta(milliseconds=last.duration_ms or 0) if last else None
@@ -150,10 +179,11 @@ def verdict(
 
     reason: str | None = None
     ran = after_last(endpoint.last_run_at)
-    news = _sibling_news(siblings, last, since, watched)
+    news = _sibling_news(siblings, last, since, watched, read)
+    own_read = endpoint.id in read
     # A job starting up: its first answers are read together, when the last one is in.
     held = news.any and news.first_answers_only and first_answers_until is not None
-    if after_last(endpoint.state_changed_at):
+    if after_last(endpoint.state_changed_at) and not own_read:
         reason = "state_change"
     elif news.any and not held:
         reason = "sibling_change"
@@ -167,7 +197,11 @@ def verdict(
         # Honoured even without a new run: a cooldown ending or a sibling's numbers moving
         # are reasons to look again that no run of this endpoint announces.
         reason = "scheduled"
-    elif endpoint.analysis_due_at is not None and endpoint.analysis_due_at <= now:
+    elif (
+        endpoint.analysis_due_at is not None
+        and endpoint.analysis_due_at <= now
+        and not (own_read and endpoint.analysis_due_at == endpoint.state_changed_at)
+    ):
         # A run or a reflex firing marked it (e.g. its first body came after a session a
         # sibling caused); sessions set this to their requested time, so it is never stale.
         reason = "marked"

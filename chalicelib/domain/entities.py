@@ -161,6 +161,9 @@ class Endpoint:
     # endpoint's state last changed, and when it is next due for analysis.
     signal_fingerprint: str | None = None
     state_changed_at: datetime | None = None
+    # The start of the run whose answer made that change: a session that read this answer
+    # has read the change, even when the settle's stamp came after the session.
+    state_changed_by: datetime | None = None
     analysis_due_at: datetime | None = None
 
     def paused_at(self, now: datetime) -> bool:
@@ -265,3 +268,6 @@ class AnalysisSession:
     siblings_seen: dict[str, datetime] | None = None
     # Why it ran (domain/analysis.py's verdict reasons); None for sessions recorded before.
     trigger: str | None = None
+    # The start of the answer it read of each endpoint (its own and its siblings'); None for
+    # sessions recorded before it was kept.
+    answers_read: dict[str, datetime] | None = None

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.clock import Clock
+from chalicelib.domain import ids
 from chalicelib.domain.afterrun import settle
 from chalicelib.domain.analysis import observe_run
 from chalicelib.domain.causes import cause_of
@@ -162,7 +163,9 @@ class Scheduling:
             nonlocal urgent
             if current.lock_token != token:
                 raise LockLost(endpoint_id)
-            seen = observe_run(current, settle(current, started, now, succeeded), signal, now)
+            settled = settle(current, started, now, succeeded)
+            # The claim's token is the run's id, its start as its record says.
+            seen = observe_run(current, settled, signal, now, ids.run_started_at(token))
             urgent = seen.urgent
             return seen.endpoint, Settled()
 

@@ -18,6 +18,7 @@ from chalicelib.domain.analysis import (
     BUDGET_RETRY,
     MIN_NEXT_ANALYSIS,
     budget_period,
+    changes_read,
     first_answers_pending,
     next_analysis_at,
     sibling_changes,
@@ -121,7 +122,8 @@ class Analyzer:
             siblings = sibling_changes(job, endpoint_id)
             watches = live_watches(view.reflexes, endpoint_id, now)
             pending = first_answers_pending(job, endpoint_id, now)
-            found = verdict(current, last, siblings, now, watches, pending)
+            read = changes_read(job, last)
+            found = verdict(current, last, siblings, now, watches, pending, read)
             due = found.next_due
             if found.reason is not None:
                 if self._over_budget(tenant, now):
@@ -169,7 +171,9 @@ class Analyzer:
                 siblings = sibling_changes(current, endpoint.id)
                 watches = live_watches(view.reflexes, endpoint.id, now)
                 pending = first_answers_pending(current, endpoint.id, now)
-                found = verdict(endpoint, looked[endpoint.id], siblings, now, watches, pending)
+                last = looked[endpoint.id]
+                read = changes_read(current, last)
+                found = verdict(endpoint, last, siblings, now, watches, pending, read)
                 sooner = now if found.analyse else found.next_due
                 if sooner is not None and (due is None or sooner < due):
                     self._set_due(view.tenant.id, endpoint, sooner)
@@ -225,10 +229,11 @@ class Analyzer:
         text = prompt.build(endpoint, view.job, siblings, recent, last, started, mine)
         # Named before it runs, so the hints and reflexes it writes can say who set them.
         session_id = ids.session_id(started)
+        toolbox = Toolbox(d, view, endpoint.id, Actor("session", session_id))
         outcome = run_session(
             self._model,
             text,
-            Toolbox(d, view, endpoint.id, Actor("session", session_id)),
+            toolbox,
             max_output_tokens=d.settings.ai_max_output_tokens,
             context=CONTEXT_READS,
         )
@@ -258,6 +263,7 @@ class Analyzer:
             warnings=tuple(outcome.warnings),
             expires_at=done + timedelta(days=d.settings.retention_days),
             siblings_seen=seen,
+            answers_read=toolbox.answers_read,
             trigger=trigger,
         )
         d.sessions.put(session)

@@ -290,6 +290,17 @@ class Toolbox:
         self._id = endpoint_id
         # The session acting: hints and reflexes it writes record it as their author.
         self._actor = actor
+        self._read: dict[str, datetime] = {}
+
+    @property
+    def answers_read(self) -> dict[str, datetime]:
+        """The start of the newest answer read of each endpoint, its own and its siblings'."""
+        return dict(self._read)
+
+    def _note_read(self, run: Run) -> None:
+        known = self._read.get(run.endpoint_id)
+        if known is None or run.started_at > known:
+            self._read[run.endpoint_id] = run.started_at
 
     @property
     def endpoint(self) -> Endpoint:
@@ -317,6 +328,7 @@ class Toolbox:
             if newest is None and running is None:
                 message = "No executions found for this endpoint"
             return {"found": False, "message": message}
+        self._note_read(run)
         result: dict[str, Any] = {
             "found": True,
             "responseBody": text.truncate(run.response_body, text.LATEST_CHARS),
@@ -393,6 +405,8 @@ class Toolbox:
             if other.id == self._id:
                 continue
             run = self._view.latest_runs.get(other.id)
+            if run is not None:
+                self._note_read(run)
             # A sibling that has not answered yet is listed too: a reflex can name it now.
             entry: dict[str, Any] = {
                 "endpointId": other.id,

@@ -57,6 +57,7 @@ STATE_FIELDS = (
     "due_shard",
     "signal_fingerprint",
     "state_changed_at",
+    "state_changed_by",
     "analysis_due_at",
     "updated_at",
 )
@@ -144,6 +145,7 @@ def state_item(e: Endpoint, config_version: int | None = None) -> EndpointItem:
         due_shard=e.due_shard,
         signal_fingerprint=e.signal_fingerprint,
         state_changed_at=ms_or_none(e.state_changed_at),
+        state_changed_by=ms_or_none(e.state_changed_by),
         analysis_due_at=ms_or_none(e.analysis_due_at),
         updated_at=to_ms(e.updated_at),
         config_version=config_version,
@@ -200,6 +202,7 @@ def _state_values(i: EndpointItem) -> dict[str, Any]:
         "due_shard": i.due_shard,
         "signal_fingerprint": i.signal_fingerprint,
         "state_changed_at": instant_or_none(i.state_changed_at),
+        "state_changed_by": instant_or_none(i.state_changed_by),
         "analysis_due_at": instant_or_none(i.analysis_due_at),
         "updated_at": from_ms(int(i.updated_at)),
     }

@@ -206,6 +206,7 @@ class EndpointItem(_Base):
     due_shard = UnicodeAttribute(null=True, attr_name="dueShard")
     signal_fingerprint = UnicodeAttribute(null=True, attr_name="signalFingerprint")
     state_changed_at = NumberAttribute(null=True, attr_name="stateChangedAt")
+    state_changed_by = NumberAttribute(null=True, attr_name="stateChangedBy")
     analysis_due_at = NumberAttribute(null=True, attr_name="analysisDueAt")
     # On state items: the version of the configuration written with them, so a claim can use a
     # configuration it already holds (store/config_cache.py). Absent on older state items.
@@ -333,6 +334,8 @@ class SessionItem(_Base):
     # {endpointId: stateChangedAt ms} of the siblings as the session read them.
     siblings_seen = JSONAttribute(null=True, attr_name="siblingsSeen")
     trigger = UnicodeAttribute(null=True)
+    # {endpointId: startedAt ms} of the answers the session read, its own and its siblings'.
+    answers_read = JSONAttribute(null=True, attr_name="answersRead")
     by_id = SessionsById()
     by_tenant = SessionsByTenant()
 

@@ -106,6 +106,9 @@ def to_item(s: AnalysisSession) -> SessionItem:
         if s.siblings_seen is None
         else {sid: to_ms(t) for sid, t in s.siblings_seen.items()},
         trigger=s.trigger,
+        answers_read=None
+        if s.answers_read is None
+        else {eid: to_ms(t) for eid, t in s.answers_read.items()},
     )
 
 
@@ -139,4 +142,7 @@ def to_entity(i: SessionItem) -> AnalysisSession:
         if i.siblings_seen is None
         else {sid: from_ms(int(t)) for sid, t in i.siblings_seen.items()},
         trigger=i.trigger,
+        answers_read=None
+        if i.answers_read is None
+        else {eid: from_ms(int(t)) for eid, t in i.answers_read.items()},
     )

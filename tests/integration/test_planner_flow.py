@@ -334,3 +334,39 @@ def test_a_first_answer_that_never_comes_holds_its_siblings_a_minute_at_most(
     assert analyzer.analyse_job(JobRef("acme", job)).reasons == {}
     clock.advance(timedelta(seconds=1))
     assert analyzer.analyse_job(JobRef("acme", job)).reasons == {ids[2]: "sibling_change"}
+
+
+# --- an answer read in the moment between its run's record and its settle -------------------
+
+
+def test_an_answer_read_before_its_run_settled_does_not_wake_the_job_again(
+    flow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run's record is written before its settle stamps the state change. A session in
+    # between reads the answer with the state before it: the stamp that lands after must not
+    # count as news, for the endpoint nor for its sibling, even once a later run has settled.
+    flow.clock.advance(timedelta(seconds=60))
+    between: list[JobReport] = []
+    put = flow.deps.runs.put
+
+    def put_then_analyse(run: Run) -> None:
+        put(run)
+        if not between:
+            between.append(flow.analyse())
+
+    monkeypatch.setattr(flow.deps.runs, "put", put_then_analyse)
+    flow.run(flow.health, DEGRADED)
+    assert between[0].reasons == {flow.health: "first_analysis", flow.recovery: "first_analysis"}
+    read = {s.endpoint_id: s for s in between[0].sessions}
+    assert read[flow.health].tool_calls[0].result["found"] is True
+    assert flow.ep(flow.health).ai_hint_interval_ms == 10_000  # it acted on what it read
+    assert flow.ep(flow.recovery).ai_hint_next_run_at is not None
+    flow.clock.advance(timedelta(seconds=10))
+    flow.run(flow.health, DEGRADED)  # the same answer again
+    flow.clock.advance(timedelta(seconds=10))
+    assert flow.analyse().reasons == {}
+
+    # A new answer is news again, to both.
+    flow.clock.advance(timedelta(minutes=2))
+    flow.run(flow.health, HEALTHY)
+    assert flow.analyse().reasons == {flow.health: "state_change", flow.recovery: "sibling_change"}

@@ -10,6 +10,7 @@ from chalicelib.domain.analysis import (
     FIRST_ANSWERS_WINDOW,
     MIN_GAP,
     budget_period,
+    changes_read,
     first_answers_pending,
     next_analysis_at,
     observe_run,
@@ -262,3 +263,53 @@ def test_a_job_starting_up_reads_its_first_answers_in_one_round() -> None:
     # A requested look sooner than the pending answers stays the next due time.
     soon = replace(looked, next_analysis_at=T + MIN)
     assert verdict(ep(), soon, first, T, first_answers_until=next_first).next_due == T + MIN
+
+
+# --- an answer read before its run settled -------------------------------------------------
+
+
+def test_a_change_names_the_start_of_the_run_whose_answer_made_it() -> None:
+    ran = ep(last_run_at=T + timedelta(seconds=2))  # planned from its slot, claimed early
+    assert observe_run(ep(), ran, "abc", T + MIN, T).endpoint.state_changed_by == T
+    assert observe_run(ep(), ran, "abc", T + MIN).endpoint.state_changed_by == ran.last_run_at
+    same = ep(signal_fingerprint="abc")
+    assert observe_run(same, same, "abc", T + MIN, T).endpoint.state_changed_by is None
+
+
+def test_changes_read_are_those_made_by_answers_the_last_session_read() -> None:
+    last = session(T, answers_read={"e1": T - MIN, "e2": T - MIN})
+    job = [
+        ep(id="e1", state_changed_at=T + MIN, state_changed_by=T - MIN),  # this answer
+        ep(id="e2", state_changed_at=T + MIN, state_changed_by=T),  # a newer one
+        ep(id="e3", state_changed_at=T + MIN, state_changed_by=T - 2 * MIN),  # never read
+        ep(id="e4", state_changed_at=T + MIN),  # stamped by the release before
+    ]
+    assert changes_read(job, last) == {"e1"}
+    assert changes_read(job, session(T)) == frozenset()  # recorded by the release before
+    assert changes_read(job, None) == frozenset()
+
+
+def test_an_own_change_read_is_neither_news_nor_a_mark() -> None:
+    # The settle stamped the change and its mark after the session that read the answer.
+    last = session(T, trigger="first_analysis", answers_read={"e1": T - MIN})
+    settled = ep(
+        last_run_at=T - MIN,
+        state_changed_at=T + timedelta(seconds=1),
+        state_changed_by=T - MIN,
+        analysis_due_at=T + timedelta(seconds=1),
+    )
+    later = T + timedelta(seconds=10)
+    assert verdict(settled, last, {}, later).reason == "state_change"  # unknown: news
+    found = verdict(settled, last, {}, later, read={"e1"})
+    assert found.reason is None and found.next_due == last.next_analysis_at
+    # A mark that is not the change's own (a reflex acted, say) still counts.
+    marked = replace(settled, analysis_due_at=T + timedelta(seconds=5))
+    assert verdict(marked, last, {}, later, read={"e1"}).reason == "marked"
+
+
+def test_a_sibling_change_read_is_not_news() -> None:
+    last = session(T, trigger="first_analysis", siblings_seen={}, answers_read={"e2": T - MIN})
+    siblings = {"e2": T + timedelta(seconds=1)}
+    later = T + timedelta(seconds=10)
+    assert verdict(ep(), last, siblings, later).reason == "sibling_change"
+    assert verdict(ep(), last, siblings, later, read={"e2"}).reason is None
