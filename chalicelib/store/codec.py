@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast, get_args
 
@@ -15,6 +16,16 @@ def ms_or_none(instant: datetime | None) -> int | None:
 
 def instant_or_none(value: float | int | None) -> datetime | None:
     return None if value is None else from_ms(int(value))
+
+
+def ms_map_or_none(instants: Mapping[str, datetime] | None) -> dict[str, int] | None:
+    """{key: epoch ms} for a JSON attribute; None stays None."""
+    return None if instants is None else {k: to_ms(t) for k, t in instants.items()}
+
+
+def instant_map_or_none(value: Mapping[str, Any] | None) -> dict[str, datetime] | None:
+    """The inverse of `ms_map_or_none`."""
+    return None if value is None else {k: from_ms(int(t)) for k, t in value.items()}
 
 
 def int_or_none(value: float | int | None) -> int | None:

@@ -7,7 +7,13 @@ from typing import Any
 
 from chalicelib.domain.entities import AnalysisSession, SessionWarning, ToolCall
 from chalicelib.domain.timeutil import from_ms, to_ms
-from chalicelib.store.codec import instant_or_none, int_or_none, ms_or_none
+from chalicelib.store.codec import (
+    instant_map_or_none,
+    instant_or_none,
+    int_or_none,
+    ms_map_or_none,
+    ms_or_none,
+)
 from chalicelib.store.models import SessionItem
 from chalicelib.store.packed import pack, unpack
 
@@ -102,13 +108,9 @@ def to_item(s: AnalysisSession) -> SessionItem:
         warnings=[{"code": w.code, "message": w.message, "meta": w.meta} for w in s.warnings]
         or None,
         expires_at=s.expires_at,
-        siblings_seen=None
-        if s.siblings_seen is None
-        else {sid: to_ms(t) for sid, t in s.siblings_seen.items()},
+        siblings_seen=ms_map_or_none(s.siblings_seen),
         trigger=s.trigger,
-        answers_read=None
-        if s.answers_read is None
-        else {eid: to_ms(t) for eid, t in s.answers_read.items()},
+        answers_read=ms_map_or_none(s.answers_read),
     )
 
 
@@ -138,11 +140,7 @@ def to_entity(i: SessionItem) -> AnalysisSession:
             for w in (i.warnings or [])
         ),
         expires_at=i.expires_at,
-        siblings_seen=None
-        if i.siblings_seen is None
-        else {sid: from_ms(int(t)) for sid, t in i.siblings_seen.items()},
+        siblings_seen=instant_map_or_none(i.siblings_seen),
         trigger=i.trigger,
-        answers_read=None
-        if i.answers_read is None
-        else {eid: from_ms(int(t)) for eid, t in i.answers_read.items()},
+        answers_read=instant_map_or_none(i.answers_read),
     )
