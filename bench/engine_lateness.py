@@ -106,9 +106,10 @@ def phase(
         duplicated += len(slots) - len(set(slots))
         for r in rs:
             total += 1
-            starts.append(parse(r["startedAt"]))
+            started = parse(r["startedAt"])
+            starts.append(started)
             if r.get("slotAt"):
-                late.append((parse(r["startedAt"]) - parse(r["slotAt"])).total_seconds())
+                late.append((started - parse(r["slotAt"])).total_seconds())
             if r.get("durationMs") is not None:
                 durations.append(r["durationMs"])
         for a, b in itertools.pairwise(rs):
